@@ -1,0 +1,3 @@
+from whylabel.cli import main
+
+main(prog_name="whylabel")

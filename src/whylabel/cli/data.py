@@ -1,0 +1,350 @@
+"""Data commands: import, breakpoints, export, report, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from . import (
+    UserError,
+    annotator_default,
+    codebook_option,
+    db_option,
+    json_option,
+    main,  # noqa: F401 - the group these commands belong to
+    show_progress,
+)
+from ..codebook import load_codebook
+from ..errors import InputError
+from ..store import Store
+
+SOURCES_HELP = "survey, review or ticket (synonyms such as 'enquête', 'chat' or 'complaint' are mapped)."
+
+
+def _column_options(f):
+    """The column-mapping flags shared by `import` and `predict`."""
+    for name, help_text in reversed([
+        ("text", "Column holding the feedback text (guessed: text, comment, review, Review Text, answer, opmerking, ...)."),
+        ("id", "Column with the export's own id (guessed: id, response_id, review_id, ticket_id, ...)."),
+        ("source", "Column saying survey/review/ticket (guessed: source, channel, ...)."),
+        ("breakpoint", "Column naming the breakpoint (guessed: breakpoint, touchpoint, ...)."),
+        ("moment", "Column with the decision moment (choose, stay, leave, return)."),
+        ("stage", "Column with the journey stage (awareness, consideration, purchase, retention)."),
+        ("rating", "Column with a rating or score (guessed: rating, stars, score, nps, ...)."),
+        ("created-at", "Column with the date (guessed: date, created_at, timestamp, datum, ...)."),
+        ("lang", "Column with the language, nl or en (otherwise detected from the text)."),
+    ]):
+        f = click.option(f"--{name}-column", f"{name.replace('-', '_')}_column", metavar="NAME", help=help_text)(f)
+    f = click.option("--source", "source", metavar="SOURCE", help="Source of every row: " + SOURCES_HELP)(f)
+    f = click.option("--breakpoint", "breakpoint", metavar="NAME", help="Breakpoint of every row in the file.")(f)
+    f = click.option("--lang", "lang", type=click.Choice(["nl", "en"]), help="Language of every row.")(f)
+    f = click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "json", "jsonl"]),
+                     help="Input format (default: from the extension and content).")(f)
+    return f
+
+
+def column_overrides(kw: dict) -> dict[str, str | None]:
+    keys = ("text", "id", "source", "breakpoint", "moment", "stage", "rating", "created_at", "lang")
+    return {k: kw.get(f"{k}_column") for k in keys}
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@_column_options
+@click.option("--reasons-column", metavar="NAME",
+              help="Column with existing labels: reason names separated by ';' or ','; 'none' = no reason, empty = unlabeled.")
+@click.option("--annotator", metavar="NAME", help="Whose labels the --reasons-column holds.")
+@db_option
+@codebook_option
+@json_option
+def import_cmd(file, reasons_column, annotator, db_path, codebook_path, as_json, fmt, source, breakpoint, lang, **kw):
+    """Import a feedback export (CSV, TSV, JSON or JSONL) into the project database.
+
+    UTF-8 (with or without BOM), UTF-16 and Windows-1252 files with ',' or ';' separators are read
+    as they come out of survey tools, shops and spreadsheets. Columns are guessed from common
+    names; name them with the --*-column options. Every other column is kept as metadata.
+    Importing the same file again adds nothing.
+
+    \b
+    Examples:
+      whylabel import nps_2026_10.csv --breakpoint checkout --source survey
+      whylabel import reviews.jsonl --text-column body
+      whylabel import coded.csv --reasons-column reasons --annotator anna
+    """
+    from ..ingest import RowOptions, import_file
+
+    book = load_codebook(codebook_path)
+    cols = column_overrides(kw)
+    cols["reasons"] = reasons_column
+    opts = RowOptions(source=_source(source), breakpoint=breakpoint, lang=lang)
+    with Store(db_path) as store:
+        counts, mapping, table = _run_import(store, file, book, cols, opts, annotator, fmt)
+    summary = {
+        "file": file, "format": table.format, "encoding": table.encoding,
+        "columns": {k: v for k, v in vars(mapping).items() if v},
+        "rows_read": counts.rows_read, "added": counts.added, "duplicates": counts.duplicates,
+        "skipped": counts.skipped, "skipped_why": counts.skipped_why, "labels_added": counts.labels_added,
+        "db": str(db_path),
+    }
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    click.echo(_import_line(summary))
+
+
+def _source(value: str | None) -> str | None:
+    if not value:
+        return None
+    from ..ingest import normalise_source
+
+    return normalise_source(value)
+
+
+def _run_import(store, file, book, cols, opts, annotator, fmt):
+    from ..ingest import import_file
+
+    size = os.path.getsize(file) if os.path.exists(file) else 0
+    # A progress bar only where it helps: a few thousand rows or more, on a terminal.
+    if show_progress() and size > 512 * 1024:
+        with click.progressbar(length=size, label=f"importing {Path(file).name}", file=click.get_text_stream("stderr"),
+                               show_eta=True) as bar:
+            last = [0]
+
+            def progress(pos: int) -> None:
+                bar.update(max(0, pos - last[0]))
+                last[0] = max(last[0], pos)
+
+            return import_file(store, file, book, columns=cols, options=opts, annotator=annotator,
+                               format=fmt, progress=progress)
+    return import_file(store, file, book, columns=cols, options=opts, annotator=annotator, format=fmt)
+
+
+def _import_line(s: dict) -> str:
+    why = ", ".join(f"{n} {w}" for w, n in s["skipped_why"].items())
+    parts = [
+        f"{s['file']}: {s['rows_read']} rows read ({s['format']}, {s['encoding']})",
+        f"{s['added']} added",
+        f"{s['duplicates']} duplicates",
+        f"{s['skipped']} skipped" + (f" ({why})" if why else ""),
+    ]
+    if s["labels_added"]:
+        parts.append(f"{s['labels_added']} labels")
+    cols = ", ".join(f"{k}={v!r}" for k, v in s["columns"].items())
+    return "; ".join(parts) + f"\n  columns: {cols}"
+
+
+@click.command("breakpoints")
+@click.argument("file", type=click.Path(dir_okay=False))
+@db_option
+@codebook_option
+@json_option
+def breakpoints_cmd(file, db_path, codebook_path, as_json):
+    """Import behavioural figures per breakpoint: the "what" beside the "why".
+
+    FILE is a CSV/TSV/JSON(L) with a `name` (or `breakpoint`) column and any of `moment`, `stage`,
+    `reached`, `dropped`, `period`. Existing figures are updated; empty cells keep the old value.
+
+    \b
+    Example:
+      whylabel breakpoints funnel_2026_q3.csv
+    """
+    from ..ingest import open_table
+
+    book = load_codebook(codebook_path)
+    table = open_table(file)
+    rows = []
+    try:
+        norm = {c.strip().lower(): c for c in table.columns}
+        name_col = norm.get("name") or norm.get("breakpoint")
+        if not name_col:
+            raise InputError(file, "no `name` or `breakpoint` column (columns: " + ", ".join(table.columns) + ")")
+        for number, row in table.rows:
+            rec = {"name": str(row.get(name_col) or "").strip().lower()}
+            if not rec["name"]:
+                raise InputError(file, "empty breakpoint name", row=number, column=name_col, row_label=table.row_label)
+            for key, allowed in (("moment", book.moments), ("stage", book.stages)):
+                col = norm.get(key)
+                value = str(row.get(col) or "").strip().lower() if col else ""
+                if value and allowed and value not in allowed:
+                    raise InputError(file, f"unknown {key} {value!r} (expected one of: {', '.join(allowed)})",
+                                     row=number, column=col, row_label=table.row_label)
+                rec[key] = value or None
+            for key in ("reached", "dropped"):
+                col = norm.get(key)
+                value = str(row.get(col) or "").strip().replace(".", "").replace(",", "") if col else ""
+                if value and not value.isdigit():
+                    raise InputError(file, f"{key} must be a whole number, got {row.get(col)!r}",
+                                     row=number, column=col, row_label=table.row_label)
+                rec[key] = int(value) if value else None
+            if rec["reached"] is not None and rec["dropped"] is not None and rec["dropped"] > rec["reached"]:
+                raise InputError(file, f"dropped ({rec['dropped']}) is more than reached ({rec['reached']})",
+                                 row=number, column=norm.get("dropped"), row_label=table.row_label)
+            col = norm.get("period")
+            rec["period"] = str(row.get(col) or "").strip() or None if col else None
+            rows.append(rec)
+    finally:
+        table.close()
+    with Store(db_path) as store:
+        n = store.upsert_breakpoints(rows)
+    if as_json:
+        click.echo(json.dumps({"file": file, "breakpoints": n}))
+    else:
+        click.echo(f"{file}: {n} breakpoints updated")
+
+
+@click.command("export")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Output file ('-' for stdout).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--excel", is_flag=True, help="CSV for a Dutch-locale spreadsheet: UTF-8 with BOM, ';' separator.")
+@click.option("--annotator", metavar="NAME", help="Export this annotator's newest labels (default: newest by anyone).")
+@db_option
+@codebook_option
+def export_cmd(out, fmt, excel, annotator, db_path, codebook_path):
+    """Export labeled items: one row per item with its current label.
+
+    Columns: item_id, external_id, source, breakpoint, moment, stage, lang, rating, created_at,
+    text, reasons (';'-joined, or 'none'), driver (emotional/rational/mixed/none), one 0/1 column
+    per reason, annotator, labeled_at, suggested_reasons, suggestion_confidence, note. Cells that
+    a spreadsheet would run as a formula are prefixed with a quote.
+
+    \b
+    Examples:
+      whylabel export -o labeled.csv
+      whylabel export -o labeled.csv --excel --annotator anna
+      whylabel export -o - --format jsonl | jq .reasons
+    """
+    from ..export import export_items
+
+    if excel and fmt != "csv":
+        raise UserError("--excel applies to --format csv only")
+    book = load_codebook(codebook_path)
+    with Store(db_path, create=False) as store:
+        n = export_items(store, book, out, annotator=annotator, format=fmt, excel=excel)
+    if out != "-":
+        click.echo(f"{out}: {n} labeled items", err=True)
+
+
+@click.command("report")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the summary as CSV here instead of printing a table.")
+@click.option("--excel", is_flag=True, help="With -o: UTF-8 with BOM and ';' separator.")
+@click.option("--annotator", metavar="NAME", help="Use this annotator's labels (default: newest by anyone).")
+@db_option
+@codebook_option
+@json_option
+def report_cmd(out, excel, annotator, db_path, codebook_path, as_json):
+    """Per breakpoint: how many customers dropped, and why (reason and driver shares).
+
+    \b
+    Examples:
+      whylabel report
+      whylabel report -o why_per_breakpoint.csv --excel
+      whylabel report --json
+    """
+    from ..export import TableWriter, atomic_output, breakpoint_summary, summary_columns
+
+    book = load_codebook(codebook_path)
+    with Store(db_path, create=False) as store:
+        rows = breakpoint_summary(store, book, annotator=annotator)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if out:
+        with atomic_output(out) as stream:
+            writer = TableWriter(stream, summary_columns(book), excel=excel)
+            for row in rows:
+                writer.write(row)
+        if out != "-":
+            click.echo(f"{out}: {len(rows)} breakpoints", err=True)
+        return
+    click.echo(_report_table(rows, book))
+
+
+def _report_table(rows: list[dict], book) -> str:
+    head = f"{'breakpoint':<22}{'moment':<8}{'drop':>7}{'labeled':>9}  {'emo':>5}{'rat':>5}  top reasons"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        drop = f"{r['drop_rate']:.0%}" if r["drop_rate"] is not None else "-"
+        if r["labeled"]:
+            emo = f"{(r['emotional_share'] or 0) + (r['mixed_share'] or 0):.0%}"
+            rat = f"{(r['rational_share'] or 0) + (r['mixed_share'] or 0):.0%}"
+            top = sorted(book.reason_names, key=lambda n: -r[n])[:3]
+            tops = ", ".join(f"{n} {r[n] / r['labeled']:.0%}" for n in top if r[n])
+        else:
+            emo = rat = "-"
+            tops = ""
+        lines.append(f"{r['breakpoint']:<22}{(r['moment'] or '-'):<8}{drop:>7}{r['labeled']:>9}  {emo:>5}{rat:>5}  {tops}")
+    lines.append("emo/rat: share of labeled items with an emotional / rational reason (mixed items count in both)")
+    return "\n".join(lines)
+
+
+def sample_dir() -> Path:
+    """The bundled sample: next to the checkout this package was installed from, or ./sample_feedback."""
+    here = Path(__file__).resolve().parents[3] / "sample_feedback"
+    for candidate in (Path("sample_feedback"), here):
+        if (candidate / "breakpoints.csv").exists():
+            return candidate
+    raise UserError("sample_feedback/ not found: run this from a whylabel checkout or pass --sample-dir")
+
+
+SAMPLE_FILES = ("survey_answers.csv", "product_reviews.jsonl", "support_tickets.csv")
+
+
+def load_sample(store: Store, book, directory: Path) -> list:
+    """Import the bundled sample (idempotent): breakpoints, then feedback with the sample labels."""
+    from ..ingest import import_file
+
+    results = []
+    ctx = click.get_current_context()
+    ctx.invoke(breakpoints_cmd, file=str(directory / "breakpoints.csv"), db_path=str(store.path),
+               codebook_path=book.path, as_json=False)
+    for name in SAMPLE_FILES:
+        counts, _, _ = import_file(store, directory / name, book, columns={"reasons": "reasons"}, annotator="sample")
+        results.append((name, counts))
+    return results
+
+
+@click.command("demo")
+@click.option("--db", "db_path", default="whylabel-demo.db", show_default=True, type=click.Path(dir_okay=False),
+              help="Scratch database for the demo (kept, so you can quit and come back).")
+@click.option("--sample-dir", type=click.Path(file_okay=False, exists=True), help="Where the sample feedback lives.")
+@click.option("--no-ui", is_flag=True, help="Only load the sample and print the summary.")
+@click.option("--annotator", default=annotator_default, metavar="NAME", help="Your name in the annotations.")
+@codebook_option
+@click.pass_context
+def demo_cmd(ctx, db_path, sample_dir, no_ui, annotator, codebook_path):
+    """Load the bundled sample feedback into a scratch database and open the labeling UI.
+
+    Running it again continues where you stopped (the sample is only imported once).
+
+    \b
+    Example:
+      whylabel demo
+      whylabel demo --no-ui && whylabel report --db whylabel-demo.db
+    """
+    book = load_codebook(codebook_path)
+    directory = Path(sample_dir) if sample_dir else sample_dir_or_fail()
+    with Store(db_path) as store:
+        results = load_sample(store, book, directory)
+        total = store.count_items()
+        labeled = len(store.labeled())
+    for name, counts in results:
+        click.echo(f"  {name}: {counts.added} added, {counts.duplicates} already there, {counts.labels_added} labels")
+    click.echo(f"{db_path}: {total} items, {labeled} labeled, {total - labeled} to label")
+    if no_ui:
+        return
+    from . import COMMANDS, LazyGroup
+
+    label = LazyGroup().get_command(ctx, "label") if "label" in COMMANDS else None
+    if label is None:
+        click.echo("The labeling UI is not installed in this build; try `whylabel report --db " + db_path + "`.")
+        return
+    ctx.invoke(label, db_path=db_path, annotator=annotator, codebook_path=codebook_path)
+
+
+def sample_dir_or_fail() -> Path:
+    return sample_dir()

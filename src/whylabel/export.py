@@ -1,0 +1,164 @@
+"""Writing labeled breakpoints out: the item CSV/JSONL and the per-breakpoint "why" summary.
+
+Contract: files are written to a temporary file beside the target and renamed into place, so a
+crash never leaves half a file. CSV cells a spreadsheet would run as a formula are neutralised;
+`excel=True` writes what a Dutch-locale spreadsheet opens correctly (UTF-8 BOM, `;` separator).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from .codebook import Codebook
+from .store import Store
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """Prefix a quote so a spreadsheet shows the cell instead of running it (OWASP CSV injection)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, *, encoding: str = "utf-8") -> Iterator[IO[str]]:
+    """A text stream that becomes `path` only when the block ends without an exception.
+
+    `-` is stdout. Ctrl-C, a crash or an error inside the block leaves no partial file behind.
+    """
+    if str(path) == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as f:
+            yield f
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class TableWriter:
+    """CSV (plain or Excel dialect) or JSONL rows with a fixed column order."""
+
+    def __init__(self, stream: IO[str], columns: Sequence[str], *, format: str = "csv", excel: bool = False):
+        self.format = format
+        self.columns = list(columns)
+        self.stream = stream
+        if format == "csv":
+            if excel and stream is not sys.stdout:
+                stream.write("\ufeff")
+            self._csv = csv.writer(stream, delimiter=";" if excel else ",", lineterminator="\r\n" if excel else "\n")
+            self._csv.writerow(self.columns)
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.format == "jsonl":
+            self.stream.write(json.dumps({c: row.get(c) for c in self.columns}, ensure_ascii=False) + "\n")
+            return
+        self._csv.writerow([_csv_cell(row.get(c)) for c in self.columns])
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return neutralise(";".join(str(v) for v in value))
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1 else f"{value:g}"
+    return neutralise(value)
+
+
+def export_columns(codebook: Codebook) -> list[str]:
+    return [
+        "item_id", "external_id", "source", "breakpoint", "moment", "stage", "lang", "rating",
+        "created_at", "text", "reasons", "driver", *codebook.reason_names, "annotator", "labeled_at",
+        "suggested_reasons", "suggestion_confidence", "note",
+    ]
+
+
+def export_items(
+    store: Store,
+    codebook: Codebook,
+    out: str | Path,
+    *,
+    annotator: str | None = None,
+    format: str = "csv",
+    excel: bool = False,
+) -> int:
+    """One row per item with a current label; returns how many rows were written."""
+    columns = export_columns(codebook)
+    n = 0
+    encoding = "utf-8"
+    with atomic_output(out, encoding=encoding) as stream:
+        writer = TableWriter(stream, columns, format=format, excel=excel)
+        for row in store.export_rows(annotator):
+            reasons = row["reasons"]
+            row["driver"] = codebook.driver_of(r for r in reasons if r in codebook.reason_names)
+            for name in codebook.reason_names:
+                row[name] = int(name in reasons)
+            if format == "csv":
+                row["reasons"] = ";".join(reasons) if reasons else "none"
+            writer.write(row)
+            n += 1
+    return n
+
+
+def breakpoint_summary(store: Store, codebook: Codebook, *, annotator: str | None = None) -> list[dict]:
+    """Per breakpoint: the "what" (reached, dropped) beside the "why" (reason and driver shares)."""
+    names = codebook.reason_names
+    rows: dict[str, dict] = {}
+    for bp in store.breakpoints():
+        rows[bp["name"]] = _summary_row(bp, names)
+    for item in store.export_rows(annotator):
+        name = item["breakpoint"] or "(none)"
+        row = rows.setdefault(name, _summary_row({"name": name}, names))
+        row["labeled"] += 1
+        reasons = [r for r in item["reasons"] if r in names]
+        for r in reasons:
+            row[r] += 1
+        row[codebook.driver_of(reasons)] += 1
+    out = []
+    for row in rows.values():
+        labeled = row["labeled"]
+        if row["reached"]:
+            row["drop_rate"] = round((row["dropped"] or 0) / row["reached"], 4)
+        for key in (*names, "emotional", "rational", "mixed", "none"):
+            row[f"{key}_share"] = round(row[key] / labeled, 4) if labeled else None
+        ranked = sorted(names, key=lambda r: -row[r])
+        row["top_reason"] = ranked[0] if labeled and row[ranked[0]] else ""
+        out.append(row)
+    return sorted(out, key=lambda r: (-r["labeled"], r["breakpoint"]))
+
+
+def _summary_row(bp: dict, names: Iterable[str]) -> dict:
+    row = {
+        "breakpoint": bp["name"], "moment": bp.get("moment"), "stage": bp.get("stage"),
+        "reached": bp.get("reached"), "dropped": bp.get("dropped"), "drop_rate": None, "labeled": 0,
+        "emotional": 0, "rational": 0, "mixed": 0, "none": 0,
+    }
+    row.update({n: 0 for n in names})
+    return row
+
+
+def summary_columns(codebook: Codebook) -> list[str]:
+    names = codebook.reason_names
+    return [
+        "breakpoint", "moment", "stage", "reached", "dropped", "drop_rate", "labeled", "top_reason",
+        "emotional", "rational", "mixed", "none", *names,
+        "emotional_share", "rational_share", "mixed_share", "none_share", *(f"{n}_share" for n in names),
+    ]

@@ -1,0 +1,559 @@
+"""The project database: the only module that speaks SQL.
+
+Contract: `Store(path)` opens (or creates) one SQLite file in WAL mode, refuses a file that is not
+a whylabel database or was written by a newer whylabel, and brings an older one up to date with
+versioned migrations (PRAGMA user_version). Every write is one transaction. Annotations are
+append-only: a correction or an undo is a new row, and an item's current label (per annotator or
+overall) is its newest annotation; a row whose `reasons` is NULL withdraws the label.
+
+One `Store` per thread: SQLite connections must not cross threads.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .errors import StoreError
+
+APPLICATION_ID = 0x7768796C  # "whyl": marks a file as ours
+DEFAULT_DB = "whylabel.db"
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+# ---------------------------------------------------------------------------------------------
+# Migrations: append only. Each function runs in its own transaction and bumps user_version.
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE imports (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            file_sha256 TEXT,
+            format TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            rows_read INTEGER DEFAULT 0,
+            added INTEGER DEFAULT 0,
+            duplicates INTEGER DEFAULT 0,
+            skipped INTEGER DEFAULT 0,
+            labels_added INTEGER DEFAULT 0,
+            options TEXT
+        );
+        CREATE TABLE breakpoints (
+            name TEXT PRIMARY KEY,
+            moment TEXT,
+            stage TEXT,
+            reached INTEGER,
+            dropped INTEGER,
+            period TEXT,
+            updated_at TEXT
+        );
+        CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            hash TEXT NOT NULL UNIQUE,
+            external_id TEXT,
+            source TEXT NOT NULL,
+            breakpoint TEXT,
+            text TEXT NOT NULL,
+            lang TEXT,
+            rating REAL,
+            created_at TEXT,
+            meta TEXT,
+            import_id INTEGER REFERENCES imports(id)
+        );
+        CREATE INDEX items_breakpoint ON items(breakpoint);
+        CREATE INDEX items_source ON items(source);
+        CREATE TABLE annotations (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            annotator TEXT NOT NULL,
+            reasons TEXT,
+            note TEXT,
+            origin TEXT NOT NULL DEFAULT 'ui',
+            codebook_hash TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX annotations_item ON annotations(item_id, id);
+        CREATE INDEX annotations_annotator ON annotations(annotator, id);
+        CREATE TABLE suggestions (
+            item_id INTEGER PRIMARY KEY REFERENCES items(id),
+            model_id TEXT NOT NULL,
+            probabilities TEXT NOT NULL,
+            evidence TEXT,
+            reasons TEXT,
+            confidence REAL,
+            margin REAL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX suggestions_margin ON suggestions(margin);
+        CREATE TABLE models (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            path TEXT,
+            codebook_hash TEXT,
+            created_at TEXT NOT NULL,
+            card TEXT
+        );
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ItemRecord:
+    """One prepared row of an export, ready to store."""
+
+    hash: str
+    source: str
+    text: str
+    external_id: str | None = None
+    breakpoint: str | None = None
+    moment: str | None = None
+    stage: str | None = None
+    lang: str | None = None
+    rating: float | None = None
+    created_at: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    reasons: tuple[str, ...] | None = None  # None: unlabeled; (): labeled "no reason"
+
+
+@dataclass
+class ImportCounts:
+    import_id: int = 0
+    rows_read: int = 0
+    added: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    labels_added: int = 0
+    skipped_why: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, why: str) -> None:
+        self.skipped += 1
+        self.skipped_why[why] = self.skipped_why.get(why, 0) + 1
+
+
+class Store:
+    def __init__(self, path: str | Path = DEFAULT_DB, *, create: bool = True):
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"{self.path}: database not found (run `whylabel import FILE` first)")
+        conn = self._connect()
+        self.db = sqlite_utils.Database(conn, execute_plugins=False)
+        self._migrate()
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a directory, not a database file")
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=30)
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type='table'"
+            ).fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a whylabel database ({exc})") from None
+        if app_id != APPLICATION_ID and (app_id != 0 or tables):
+            conn.close()
+            raise StoreError(
+                f"{self.path}: not a whylabel database (it holds another application's tables); "
+                "choose another file with --db"
+            )
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"{self.path}: written by a newer whylabel (schema {version}; this version reads up "
+                f"to {SCHEMA_VERSION}); upgrade whylabel to open it"
+            )
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a killed process (not a power cut) and keeps commits cheap.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        for number, migration in enumerate(MIGRATIONS, start=1):
+            if number <= version:
+                continue
+            with self.db.atomic():
+                if number == 1:
+                    self.db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                migration(self.db)
+                self.db.execute(f"PRAGMA user_version={number}")
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- import ---------------------------------------------------------------------------------
+
+    def import_records(
+        self,
+        records: Iterable[ItemRecord],
+        *,
+        path: str,
+        file_sha256: str | None = None,
+        format: str | None = None,
+        options: dict | None = None,
+        annotator: str | None = None,
+        codebook_hash: str | None = None,
+        counts: ImportCounts | None = None,
+    ) -> ImportCounts:
+        """Store an export in one transaction: on any exception nothing of it remains."""
+        counts = counts or ImportCounts()
+        conn = self.db.conn
+        now = utcnow()
+        with self.db.atomic():
+            cur = conn.execute(
+                "INSERT INTO imports (path, file_sha256, format, started_at, options) VALUES (?,?,?,?,?)",
+                (path, file_sha256, format, now, json.dumps(options or {}, ensure_ascii=False)),
+            )
+            import_id = cur.lastrowid
+            counts.import_id = import_id
+            known_breakpoints = {r[0] for r in conn.execute("SELECT name FROM breakpoints")}
+            for rec in records:
+                if rec.breakpoint and rec.breakpoint not in known_breakpoints:
+                    conn.execute(
+                        "INSERT INTO breakpoints (name, moment, stage, updated_at) VALUES (?,?,?,?)",
+                        (rec.breakpoint, rec.moment, rec.stage, now),
+                    )
+                    known_breakpoints.add(rec.breakpoint)
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO items (hash, external_id, source, breakpoint, text, lang,"
+                    " rating, created_at, meta, import_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (rec.hash, rec.external_id, rec.source, rec.breakpoint, rec.text, rec.lang,
+                     rec.rating, rec.created_at,
+                     json.dumps(rec.meta, ensure_ascii=False) if rec.meta else None, import_id),
+                )
+                if cur.rowcount:
+                    counts.added += 1
+                    item_id = cur.lastrowid
+                    is_new = True
+                else:
+                    counts.duplicates += 1
+                    item_id = conn.execute("SELECT id FROM items WHERE hash=?", (rec.hash,)).fetchone()[0]
+                    is_new = False
+                if rec.reasons is not None and annotator:
+                    if not is_new:
+                        current = self._current_reasons(item_id, annotator)
+                        if current is not None and tuple(current) == tuple(rec.reasons):
+                            continue
+                    conn.execute(
+                        "INSERT INTO annotations (item_id, annotator, reasons, origin, codebook_hash,"
+                        " created_at) VALUES (?,?,?,?,?,?)",
+                        (item_id, annotator, json.dumps(list(rec.reasons)), "import", codebook_hash, now),
+                    )
+                    counts.labels_added += 1
+            conn.execute(
+                "UPDATE imports SET finished_at=?, rows_read=?, added=?, duplicates=?, skipped=?,"
+                " labels_added=? WHERE id=?",
+                (utcnow(), counts.rows_read, counts.added, counts.duplicates, counts.skipped,
+                 counts.labels_added, import_id),
+            )
+        return counts
+
+    def upsert_breakpoints(self, rows: Iterable[dict]) -> int:
+        """Behavioural figures per breakpoint; keeps fields a row leaves empty."""
+        n = 0
+        now = utcnow()
+        with self.db.atomic():
+            for row in rows:
+                self.db.execute(
+                    "INSERT INTO breakpoints (name, moment, stage, reached, dropped, period, updated_at)"
+                    " VALUES (:name, :moment, :stage, :reached, :dropped, :period, :now)"
+                    " ON CONFLICT(name) DO UPDATE SET"
+                    " moment=coalesce(excluded.moment, moment), stage=coalesce(excluded.stage, stage),"
+                    " reached=coalesce(excluded.reached, reached), dropped=coalesce(excluded.dropped, dropped),"
+                    " period=coalesce(excluded.period, period), updated_at=excluded.updated_at",
+                    {"moment": None, "stage": None, "reached": None, "dropped": None, "period": None,
+                     **row, "now": now},
+                )
+                n += 1
+        return n
+
+    # -- annotations ---------------------------------------------------------------------------
+
+    def annotate(
+        self,
+        item_id: int,
+        reasons: Sequence[str] | None,
+        *,
+        annotator: str,
+        note: str | None = None,
+        origin: str = "ui",
+        codebook_hash: str | None = None,
+    ) -> int:
+        """Append one decision and commit it before returning (the UI relies on that)."""
+        with self.db.atomic():
+            cur = self.db.execute(
+                "INSERT INTO annotations (item_id, annotator, reasons, note, origin, codebook_hash,"
+                " created_at) VALUES (?,?,?,?,?,?,?)",
+                (item_id, annotator, None if reasons is None else json.dumps(list(reasons)),
+                 note, origin, codebook_hash, utcnow()),
+            )
+        return cur.lastrowid
+
+    def _current_reasons(self, item_id: int, annotator: str | None = None) -> list[str] | None:
+        ann = self.current_annotation(item_id, annotator)
+        return None if ann is None else ann["reasons"]
+
+    def current_annotation(self, item_id: int, annotator: str | None = None) -> dict | None:
+        """The newest annotation of an item (of one annotator if given); None if unlabeled."""
+        sql = "SELECT * FROM annotations WHERE item_id=?"
+        params: list[Any] = [item_id]
+        if annotator:
+            sql += " AND annotator=?"
+            params.append(annotator)
+        row = self.db.execute(sql + " ORDER BY id DESC LIMIT 1", params).fetchone()
+        if row is None:
+            return None
+        ann = self._annotation_dict(row)
+        return ann if ann["reasons"] is not None else None
+
+    def annotations(self, item_id: int | None = None, annotator: str | None = None) -> list[dict]:
+        """Full history, oldest first."""
+        where, params = [], []
+        if item_id is not None:
+            where.append("item_id=?")
+            params.append(item_id)
+        if annotator:
+            where.append("annotator=?")
+            params.append(annotator)
+        sql = "SELECT * FROM annotations" + (" WHERE " + " AND ".join(where) if where else "")
+        return [self._annotation_dict(r) for r in self.db.execute(sql + " ORDER BY id", params)]
+
+    def _annotation_dict(self, row: tuple) -> dict:
+        cols = ("id", "item_id", "annotator", "reasons", "note", "origin", "codebook_hash", "created_at")
+        d = dict(zip(cols, row))
+        d["reasons"] = None if d["reasons"] is None else json.loads(d["reasons"])
+        return d
+
+    def _latest_sql(self, annotator: str | None) -> tuple[str, list]:
+        """SQL for the newest annotation id per item; labels withdrawn by undo are filtered later."""
+        if annotator:
+            return ("SELECT item_id, max(id) AS id FROM annotations WHERE annotator=? GROUP BY item_id",
+                    [annotator])
+        return "SELECT item_id, max(id) AS id FROM annotations GROUP BY item_id", []
+
+    def labeled(self, annotator: str | None = None) -> list[dict]:
+        """Items with their current label: what training and export read."""
+        latest, params = self._latest_sql(annotator)
+        sql = (
+            f"SELECT i.id, i.text, i.lang, i.source, i.breakpoint, a.reasons, a.annotator, a.created_at"
+            f" FROM ({latest}) last JOIN annotations a ON a.id = last.id JOIN items i ON i.id = a.item_id"
+            f" WHERE a.reasons IS NOT NULL ORDER BY i.id"
+        )
+        out = []
+        for r in self.db.execute(sql, params):
+            out.append({"id": r[0], "text": r[1], "lang": r[2], "source": r[3], "breakpoint": r[4],
+                        "reasons": json.loads(r[5]), "annotator": r[6], "labeled_at": r[7]})
+        return out
+
+    # -- items and queues ----------------------------------------------------------------------
+
+    def item(self, item_id: int) -> dict | None:
+        row = self.db.execute(
+            "SELECT i.id, i.external_id, i.source, i.breakpoint, b.moment, b.stage, i.text, i.lang,"
+            " i.rating, i.created_at, i.meta FROM items i LEFT JOIN breakpoints b ON b.name = i.breakpoint"
+            " WHERE i.id=?",
+            (item_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        cols = ("id", "external_id", "source", "breakpoint", "moment", "stage", "text", "lang",
+                "rating", "created_at", "meta")
+        d = dict(zip(cols, row))
+        d["meta"] = json.loads(d["meta"]) if d["meta"] else {}
+        return d
+
+    def count_items(self) -> int:
+        return self.db.execute("SELECT count(*) FROM items").fetchone()[0]
+
+    def queue(
+        self,
+        *,
+        order: str = "newest",
+        annotator: str | None = None,
+        breakpoint: str | None = None,
+        source: str | None = None,
+        search: str | None = None,
+        unlabeled: bool = True,
+        seed: int = 0,
+    ) -> list[int]:
+        """Item ids to label, in queue order; nothing is ever dropped, only ordered.
+
+        With `annotator`, an item counts as labeled only when that annotator labeled it (blind
+        reliability coding); without, any current label takes it out of the queue.
+        """
+        where, params = [], []
+        if unlabeled:
+            latest, lparams = self._latest_sql(annotator)
+            where.append(
+                f"i.id NOT IN (SELECT a.item_id FROM ({latest}) last JOIN annotations a ON a.id = last.id"
+                f" WHERE a.reasons IS NOT NULL)"
+            )
+            params += lparams
+        if breakpoint:
+            where.append("i.breakpoint = ?")
+            params.append(breakpoint)
+        if source:
+            where.append("i.source = ?")
+            params.append(source)
+        if search:
+            where.append("i.text LIKE ? ESCAPE '\\'")
+            params.append("%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        orders = {
+            "newest": "i.created_at DESC NULLS LAST, i.id DESC",
+            "oldest": "i.id",
+            "breakpoint": "i.breakpoint NULLS LAST, i.id",
+            "random": f"((i.id * 2654435761 + {int(seed)}) % 4294967296)",
+            "uncertain": "s.margin ASC NULLS LAST, i.id",
+        }
+        if order not in orders:
+            raise ValueError(f"unknown queue order {order!r} (expected one of: {', '.join(orders)})")
+        sql = "SELECT i.id FROM items i"
+        if order == "uncertain":
+            sql += " LEFT JOIN suggestions s ON s.item_id = i.id"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY " + orders[order]
+        return [r[0] for r in self.db.execute(sql, params)]
+
+    def labeled_by(self, annotator: str) -> list[int]:
+        """Item ids this annotator decided on, in the order of their latest decision."""
+        rows = self.db.execute(
+            "SELECT item_id FROM annotations WHERE annotator=? AND origin != 'import'"
+            " GROUP BY item_id ORDER BY max(id)",
+            (annotator,),
+        )
+        return [r[0] for r in rows]
+
+    def reason_counts(self, annotator: str | None = None) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.labeled(annotator):
+            for r in row["reasons"] or ["none"]:
+                counts[r] = counts.get(r, 0) + 1
+        return counts
+
+    def breakpoints(self) -> list[dict]:
+        cur = self.db.execute("SELECT name, moment, stage, reached, dropped, period FROM breakpoints ORDER BY name")
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r)) for r in cur]
+
+    def sources(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT source FROM items ORDER BY source")]
+
+    # -- suggestions and models ----------------------------------------------------------------
+
+    def save_suggestions(self, rows: Iterable[dict]) -> int:
+        """Replace suggestions in place: one row per item, newest model wins."""
+        now = utcnow()
+        n = 0
+        with self.db.atomic():
+            for row in rows:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO suggestions (item_id, model_id, probabilities, evidence,"
+                    " reasons, confidence, margin, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (row["item_id"], row["model_id"], json.dumps(row["probabilities"]),
+                     json.dumps(row.get("evidence") or {}, ensure_ascii=False),
+                     json.dumps(list(row.get("reasons") or [])), row.get("confidence"),
+                     row.get("margin"), now),
+                )
+                n += 1
+        return n
+
+    def suggestion(self, item_id: int) -> dict | None:
+        row = self.db.execute(
+            "SELECT item_id, model_id, probabilities, evidence, reasons, confidence, margin, created_at"
+            " FROM suggestions WHERE item_id=?",
+            (item_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return self._suggestion_dict(row)
+
+    def _suggestion_dict(self, row: tuple) -> dict:
+        cols = ("item_id", "model_id", "probabilities", "evidence", "reasons", "confidence", "margin",
+                "created_at")
+        d = dict(zip(cols, row))
+        for k in ("probabilities", "evidence", "reasons"):
+            d[k] = json.loads(d[k]) if d[k] else ({} if k != "reasons" else [])
+        return d
+
+    def items_without_labels(self, limit: int | None = None) -> Iterator[dict]:
+        """Unlabeled items (by anyone), for filling suggestions."""
+        ids = self.queue(order="oldest")
+        if limit is not None:
+            ids = ids[:limit]
+        for chunk_start in range(0, len(ids), 500):
+            chunk = ids[chunk_start:chunk_start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.execute(f"SELECT id, text, lang FROM items WHERE id IN ({marks}) ORDER BY id", chunk):
+                yield {"id": r[0], "text": r[1], "lang": r[2]}
+
+    def register_model(self, *, model_id: str, name: str, path: str, codebook_hash: str, card: dict) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT OR REPLACE INTO models (id, name, path, codebook_hash, created_at, card)"
+                " VALUES (?,?,?,?,?,?)",
+                (model_id, name, path, codebook_hash, utcnow(), json.dumps(card, ensure_ascii=False)),
+            )
+
+    # -- export ---------------------------------------------------------------------------------
+
+    def export_rows(self, annotator: str | None = None) -> Iterator[dict]:
+        """One row per item with a current label, joined with its breakpoint and suggestion."""
+        latest, params = self._latest_sql(annotator)
+        sql = (
+            "SELECT i.id, i.external_id, i.source, i.breakpoint, b.moment, b.stage, i.lang, i.rating,"
+            " i.created_at, i.text, a.reasons, a.annotator, a.created_at, a.note, s.reasons, s.confidence,"
+            " s.model_id"
+            f" FROM ({latest}) last JOIN annotations a ON a.id = last.id"
+            " JOIN items i ON i.id = a.item_id"
+            " LEFT JOIN breakpoints b ON b.name = i.breakpoint"
+            " LEFT JOIN suggestions s ON s.item_id = i.id"
+            " WHERE a.reasons IS NOT NULL ORDER BY i.id"
+        )
+        cols = ("item_id", "external_id", "source", "breakpoint", "moment", "stage", "lang", "rating",
+                "created_at", "text", "reasons", "annotator", "labeled_at", "note", "suggested_reasons",
+                "suggestion_confidence", "model_id")
+        cur = self.db.conn.cursor()
+        cur.arraysize = 1000
+        cur.execute(sql, params)
+        while batch := cur.fetchmany():
+            for r in batch:
+                d = dict(zip(cols, r))
+                d["reasons"] = json.loads(d["reasons"])
+                d["suggested_reasons"] = json.loads(d["suggested_reasons"]) if d["suggested_reasons"] else None
+                yield d
