@@ -125,3 +125,9 @@ def test_import_is_one_transaction(store):
         store.import_records(records(), path="x.csv")
     assert [r[0] for r in store.db.execute("SELECT text FROM items")] == ["bestaand"]
     assert store.db.execute("SELECT count(*) FROM imports").fetchone()[0] == 1
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(StoreError) as err:
+        Store(tmp_path / "nope" / "x.db")
+    assert str(err.value) == f"{tmp_path / 'nope' / 'x.db'}: folder {tmp_path / 'nope'} does not exist"

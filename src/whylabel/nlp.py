@@ -1,37 +1,323 @@
-"""Language work: language detection, spaCy pipelines, normalisation and cue matching.
+"""Language work: language detection, spaCy pipelines, token analysis and cue-phrase matching.
 
-Contract: everything here is offline. Pipelines are built from `spacy.blank("nl")` and
-`spacy.blank("en")` once per process; nothing is ever downloaded.
+Contract: everything here is offline. `pipeline(lang)` builds `spacy.blank("nl")` /
+`spacy.blank("en")` once per process (only the tokenizer is used: it is the floor cost, and a
+lookup lemmatizer would cost more than it earns); nothing is ever downloaded. `detect_language`
+is cheap enough to run per text. `analyse(texts, langs)` tokenises a batch once and returns, per
+text, the spaCy `Doc`, its lower-case token hashes (numpy) and the codebook cue phrases found in
+it; the cue matcher and the model features (`whylabel.features`) both read that one analysis, so a
+text is tokenised exactly once however many consumers it has.
+
+Cue syntax (the codebook's): lower case, matched token by token with the same tokenizer; a
+trailing `*` on the last word matches any token starting with that stem.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 LANGS = ("en", "nl")
+DEFAULT_LANG = "en"
 _WORD_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_SPLIT_TABLE = str.maketrans({c: " " for c in ".,;:!?()[]{}\"/\\|<>*+=~#@&%$€£…“”‘’-_\t\n\r"})
+
+# Frequent words of customer feedback that are not stop words but belong to one language only:
+# they carry the decision on short texts ("te duur", "slow delivery") where no stop word occurs.
+_EXTRA = {
+    "en": "delivery shipping order ordered price prices expensive cheap refund return returns quality "
+          "size fits fit great good bad love nice thanks thank please never still again don't didn't "
+          "can't won't isn't doesn't wasn't i'm it's delivered arrived customer service item product "
+          "money worth size small large broken app website card payment charged waiting",
+    "nl": "bestelling besteld levering bezorging bezorgd verzending verzendkosten prijs prijzen duur "
+          "goedkoop retour retourneren terugbetaling kwaliteit maat past passen goed slecht mooi fijn "
+          "bedankt dank graag nooit nog steeds weer ontvangen geleverd klantenservice product geld "
+          "waard kapot kaart betaling betaald wachten ik je jij we wij het een de niet geen wel "
+          "heb heeft hebben ben zijn mijn onze jullie maar ook dat dit die wat waarom hoe echt "
+          "erg heel veel beetje gewoon even al alleen toch dus want omdat pakket winkel webshop",
+}
+# Letter patterns that are frequent in one language and rare in the other: the last resort for a
+# text with no known word at all (a product name, "Top!!", "Supersnel").
+_CHAR_HINTS = {
+    "en": re.compile(r"th|wh|sh|ck|ing\b|ly\b|ea|ou\b|w[aeio]"),
+    "nl": re.compile(r"ij|oe|aa|uu|ui|sch|cht|\bge|ee[^\W\d_]|lijk|je\b|tje"),
+}
 
 
 @lru_cache(maxsize=1)
-def _exclusive_stop_words() -> dict[str, frozenset[str]]:
-    """Stop words that belong to one language only: the cheapest reliable language signal."""
+def _lang_words() -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """Per language: (its exclusive stop words, its exclusive feedback words)."""
     from spacy.lang.en.stop_words import STOP_WORDS as EN
     from spacy.lang.nl.stop_words import STOP_WORDS as NL
 
-    # Words that are common in both languages ("is", "in", "was", "over"...) tell nothing.
-    return {"en": frozenset(EN - NL), "nl": frozenset(NL - EN)}
+    en_extra, nl_extra = set(_EXTRA["en"].split()), set(_EXTRA["nl"].split())
+    en_all, nl_all = set(EN) | en_extra, set(NL) | nl_extra
+    # Words common to both languages ("is", "in", "was", "over", "product"...) tell nothing.
+    return {
+        "en": (frozenset(set(EN) - nl_all), frozenset(en_extra - nl_all)),
+        "nl": (frozenset(set(NL) - en_all), frozenset(nl_extra - en_all)),
+    }
 
 
 def detect_language(text: str, default: str | None = None) -> str | None:
-    """"nl" or "en" by counting language-exclusive stop words; `default` when there is no signal."""
-    words = _exclusive_stop_words()
-    en = nl = 0
-    for w in _WORD_RE.findall(text.lower()):
-        if w in words["en"]:
-            en += 1
-        elif w in words["nl"]:
-            nl += 1
-    if en == nl:
+    """"nl" or "en" from language-exclusive words (feedback words count double, letter patterns
+    break a tie); `default` when there is no signal."""
+    if not text:
         return default
+    words = _lang_words()
+    tokens = set(text.lower().translate(_SPLIT_TABLE).split())
+    en = len(tokens & words["en"][0]) + 2 * len(tokens & words["en"][1])
+    nl = len(tokens & words["nl"][0]) + 2 * len(tokens & words["nl"][1])
+    if en == nl:
+        low = text.lower()
+        hint_en = len(_CHAR_HINTS["en"].findall(low))
+        hint_nl = len(_CHAR_HINTS["nl"].findall(low))
+        # Letter patterns are a weak signal: demand a clear lead before overruling the default.
+        if abs(hint_en - hint_nl) < 2:
+            return default
+        return "en" if hint_en > hint_nl else "nl"
     return "en" if en > nl else "nl"
+
+
+def normalise_lang(lang: str | None) -> str | None:
+    if not lang:
+        return None
+    lang = str(lang).strip().lower()[:2]
+    return lang if lang in LANGS else None
+
+
+_KNOWN = {lg: lg for lg in LANGS}
+
+
+def resolve_languages(texts: Sequence[str], langs: Sequence[str | None] | None) -> list[str]:
+    """The language of each text: the given one when known, else detected, else English."""
+    if langs is None:
+        return [detect_language(t, DEFAULT_LANG) for t in texts]
+    known = _KNOWN
+    out = [known.get(lg) for lg in langs]  # type: ignore[arg-type]
+    for i, lang in enumerate(out):
+        if lang is None:
+            out[i] = normalise_lang(langs[i]) or detect_language(texts[i], DEFAULT_LANG)
+    return out
+
+
+@lru_cache(maxsize=None)
+def pipeline(lang: str):
+    """The one blank pipeline per language and process (tokenizer only, offline)."""
+    import spacy
+
+    return spacy.blank(lang if lang in LANGS else DEFAULT_LANG)
+
+
+def lower_hash(lang: str, text: str) -> int:
+    """The hash spaCy gives a lower-case token string (stable across processes)."""
+    return pipeline(lang).vocab.strings.add(text)
+
+
+# Negations are kept as features and mark the scope that follows them: "don't trust" is not "trust".
+NEGATIONS = {
+    "en": frozenset({"not", "no", "n't", "never", "nothing", "none", "nobody", "nowhere", "without",
+                     "cannot", "nor", "neither", "dont", "didnt", "cant", "wont", "isnt", "doesnt", "nt"}),
+    "nl": frozenset({"niet", "geen", "nooit", "niets", "niks", "nergens", "niemand", "zonder", "noch",
+                     "nimmer"}),
+}
+SCOPE_BREAKS = frozenset({"but", "however", "although", "though", "maar", "echter", "hoewel", "alhoewel", "want"})
+NEGATION_SCOPE = 3  # tokens after a negation that are marked negated
+
+
+# ------------------------------------------------------------------------------------------------
+# Cue phrases
+
+
+@dataclass(frozen=True)
+class Cue:
+    id: int
+    reason: str
+    lang: str
+    phrase: str
+    tokens: tuple[str, ...]  # lower-case token texts; the last one is a stem when `stem`
+    stem: bool
+
+
+class CueMatch(NamedTuple):
+    cue: int  # Cue.id
+    start: int  # token indices [start, end)
+    end: int
+
+
+def cue_table(codebook) -> dict[str, dict[str, list[str]]]:
+    """reason -> lang -> cue phrases, as plain data (picklable, deep-copyable: estimator parameter)."""
+    return {r.name: {lang: list(cues) for lang, cues in r.cues.items()} for r in codebook.reasons}
+
+
+class CueMatcher:
+    """The codebook's cue phrases for both languages, in two equivalent matchers.
+
+    `match_reference(doc, lang)` is spaCy's PhraseMatcher on the LOWER attribute (plus a type check
+    for stems): the definition of a match. The fast path used for suggestions asks `type_cues` once
+    per token *type* (cached by the feature type table) which single-word cues the type is and
+    whether it can start or continue a multi-word cue; only the rare candidate positions are then
+    checked with `continues`. A test holds the two to the same matches.
+    """
+
+    def __init__(self, cues: Mapping[str, Mapping[str, Sequence[str]]]):
+        self.reasons = tuple(cues)
+        self.cues: list[Cue] = []
+        self._single: dict[str, dict[str, list[int]]] = {}
+        self._stems: dict[str, dict[str, list[tuple[str, int]]]] = {}  # lang -> first 2 chars -> [(stem, cue)]
+        self._first: dict[str, dict[str, list[int]]] = {}
+        self._second: dict[str, set[str]] = {}
+        self._second_stems: dict[str, list[str]] = {}
+        # Multi-word cues whose second word is exact: (lang, hash of word 1, hash of word 2, cue, is
+        # the cue exactly these two words). Two-word cues ending in a stem start at `type_cues`.
+        self.pairs: list[tuple[str, int, int, int, bool]] = []
+        self._stem2_first: dict[str, set[str]] = {}
+        self._phrase = None
+        for lang in LANGS:
+            nlp = pipeline(lang)
+            single: dict[str, list[int]] = {}
+            stems: dict[str, list[tuple[str, int]]] = {}
+            first: dict[str, list[int]] = {}
+            second: set[str] = set()
+            second_stems: list[str] = []
+            for reason, per_lang in cues.items():
+                for phrase in per_lang.get(lang, ()):
+                    phrase = phrase.strip().lower()
+                    stem = phrase.endswith("*")
+                    body = phrase.rstrip("*").strip()
+                    if not body:
+                        continue
+                    toks = tuple(t.lower_ for t in nlp.make_doc(body))
+                    cue = Cue(len(self.cues), reason, lang, phrase, toks, stem)
+                    self.cues.append(cue)
+                    if len(toks) == 1:
+                        if stem:
+                            stems.setdefault(toks[0][:2], []).append((toks[0], cue.id))
+                        else:
+                            single.setdefault(toks[0], []).append(cue.id)
+                        continue
+                    first.setdefault(toks[0], []).append(cue.id)
+                    if stem and len(toks) == 2:
+                        second_stems.append(toks[1])
+                        self._stem2_first.setdefault(lang, set()).add(toks[0])
+                    else:
+                        second.add(toks[1])
+                        self.pairs.append((lang, nlp.vocab.strings.add(toks[0]), nlp.vocab.strings.add(toks[1]),
+                                           cue.id, len(toks) == 2 and not stem))
+            self._single[lang] = single
+            self._stems[lang] = stems
+            self._first[lang] = first
+            self._second[lang] = second
+            self._second_stems[lang] = second_stems
+        self.reason_index = {r: i for i, r in enumerate(self.reasons)}
+        self.cue_reason = [self.reason_index[c.reason] for c in self.cues]
+
+    def stem_cues(self, lang: str, lower: str) -> tuple[int, ...]:
+        """Single-word stem cues a token type matches."""
+        return tuple(cid for stem, cid in self._stems[lang].get(lower[:2], ()) if lower.startswith(stem))
+
+    def type_cues(self, lang: str, lower: str) -> tuple[tuple[int, ...], bool]:
+        """(single-word cues the type is, does it start a two-word cue that ends in a stem).
+        Multi-word cues with an exact second word are found by their first two words (`pairs`)."""
+        single = tuple(self._single[lang].get(lower, ())) + self.stem_cues(lang, lower)
+        return single, lower in self._stem2_first.get(lang, ())
+
+    def continues(self, lang: str, first: str, lowers: Sequence[str]) -> list[tuple[int, int]]:
+        """Multi-word cues starting with `first` whose next words are `lowers`: [(cue, length)]."""
+        out = []
+        for cid in self._first[lang].get(first, ()):
+            cue = self.cues[cid]
+            rest = cue.tokens[1:]
+            if len(lowers) < len(rest):
+                continue
+            last = len(rest) - 1
+            ok = True
+            for k, tok in enumerate(rest):
+                if not (lowers[k].startswith(tok) if cue.stem and k == last else lowers[k] == tok):
+                    ok = False
+                    break
+            if ok:
+                out.append((cid, len(cue.tokens)))
+        return out
+
+    def max_len(self) -> int:
+        return max((len(c.tokens) for c in self.cues), default=1)
+
+    def match_reference(self, doc, lang: str) -> list[CueMatch]:
+        """Every cue match in one Doc with spaCy's PhraseMatcher (overlaps kept), sorted."""
+        from spacy.matcher import PhraseMatcher
+
+        if self._phrase is None:
+            self._phrase = {}
+            for lg in LANGS:
+                nlp = pipeline(lg)
+                m = PhraseMatcher(nlp.vocab, attr="LOWER")
+                for cue in self.cues:
+                    if cue.lang != lg or (cue.stem and len(cue.tokens) == 1):
+                        continue
+                    pattern = cue.tokens[:-1] if cue.stem else cue.tokens
+                    m.add(str(cue.id), [nlp.make_doc(" ".join(pattern))])
+                self._phrase[lg] = m
+        strings = doc.vocab.strings
+        out = []
+        for key, start, end in self._phrase[lang](doc):
+            cue = self.cues[int(strings[key])]
+            if cue.stem:
+                if end >= len(doc) or not doc[end].lower_.startswith(cue.tokens[-1]):
+                    continue
+                end += 1
+            out.append(CueMatch(cue.id, start, end))
+        for i, tok in enumerate(doc):
+            for cid in self.stem_cues(lang, tok.lower_):
+                out.append(CueMatch(cid, i, i + 1))
+        return sorted(set(out), key=lambda m: (m.start, m.end, m.cue))
+
+
+class Analysis:
+    """One text, tokenised once."""
+
+    __slots__ = ("text", "lang", "doc", "arr")
+
+    def __init__(self, text: str, lang: str, doc, arr):
+        self.text = text
+        self.lang = lang
+        self.doc = doc  # spacy.tokens.Doc, or None: keeping a batch of Docs alive costs ~10 % speed
+        self.arr = arr  # numpy uint64 (tokens, 3): LOWER hash, character offset, length of each token
+
+    @property
+    def lower(self):
+        return self.arr[:, 0]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Character offsets of tokens [start, end)."""
+        return int(self.arr[start, 1]), int(self.arr[end - 1, 1] + self.arr[end - 1, 2])
+
+
+def analyse(texts: Sequence[str], langs: Sequence[str | None] | None = None, *,
+            batch_size: int = 256, keep_docs: bool = False) -> list[Analysis]:
+    """Tokenise each text once with its language's pipeline (the Docs only with `keep_docs`:
+    everything downstream reads the token array)."""
+    from spacy.attrs import IDX, LENGTH, LOWER
+
+    attrs = [LOWER, IDX, LENGTH]
+    texts = [t if type(t) is str else ("" if t is None else str(t)) for t in texts]
+    resolved = resolve_languages(texts, langs)
+    out: list[Analysis | None] = [None] * len(texts)
+    for lang in LANGS:
+        if all(lg == lang for lg in resolved):
+            idx = range(len(texts))
+        else:
+            idx = [i for i, lg in enumerate(resolved) if lg == lang]
+            if not idx:
+                continue
+        tokenizer = pipeline(lang).tokenizer
+        docs = tokenizer.pipe([texts[i] for i in idx], batch_size=batch_size)
+        for i, doc in zip(idx, docs):
+            arr = doc.to_array(attrs)
+            if arr.ndim != 2:
+                arr = arr.reshape(-1, 3)
+            out[i] = Analysis(texts[i], lang, doc if keep_docs else None, arr)
+    return out  # type: ignore[return-value]

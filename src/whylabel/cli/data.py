@@ -74,7 +74,7 @@ def import_cmd(file, reasons_column, annotator, db_path, codebook_path, as_json,
       whylabel import reviews.jsonl --text-column body
       whylabel import coded.csv --reasons-column reasons --annotator anna
     """
-    from ..ingest import RowOptions, import_file
+    from ..ingest import RowOptions
 
     book = load_codebook(codebook_path)
     cols = column_overrides(kw)
@@ -108,7 +108,7 @@ def _run_import(store, file, book, cols, opts, annotator, fmt):
 
     size = os.path.getsize(file) if os.path.exists(file) else 0
     # A progress bar only where it helps: a few thousand rows or more, on a terminal.
-    if show_progress() and size > 512 * 1024:
+    if show_progress() and size > 256 * 1024:
         with click.progressbar(length=size, label=f"importing {Path(file).name}", file=click.get_text_stream("stderr"),
                                show_eta=True) as bar:
             last = [0]

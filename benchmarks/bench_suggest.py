@@ -1,0 +1,126 @@
+"""Suggestion throughput against spaCy's bare tokenizer on the same real texts (single process).
+
+Usage:
+    python benchmarks/bench_suggest.py                 # default model (what `whylabel suggest` loads)
+    python benchmarks/bench_suggest.py --model cues    # cue phrases only
+    python benchmarks/bench_suggest.py --repeat 5 --json
+
+Texts (../shared/data): customer-support tweets (twcs_sample), clothing reviews, CFPB complaint
+narratives (long) and Dutch ABSA restaurant sentences, mixed in a fixed order. The bare tokenizer is
+`spacy.blank(lang).tokenizer.pipe(texts)` per language, fully consumed; the suggester is
+`Suggester.suggest(texts, langs)` with evidence, in batches of 512 (what `whylabel suggest` does),
+with the languages known (as after an import) and detected. Times are CPU time of this process
+(time.process_time: other work on a shared machine does not count), tokenizer and suggester runs
+interleaved, each figure the best of --repeat runs after one warm-up run (both sides see a warm
+vocabulary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+
+
+def load_texts(root: Path = DATA, cfpb_max: int = 300) -> list[tuple[str, str, str]]:
+    """(source, text, lang) from the real data sets; a fixed order."""
+    csv.field_size_limit(1 << 30)
+    out: list[tuple[str, str, str]] = []
+    p = root / "twcs_sample" / "sample.csv"
+    if p.exists():
+        with p.open(encoding="utf-8", newline="") as f:
+            out += [("twcs", r["text"], "en") for r in csv.DictReader(f) if r.get("text")]
+    p = root / "womens_clothing_ecommerce_reviews" / "reviews.csv"
+    if p.exists():
+        with p.open(encoding="utf-8", newline="") as f:
+            out += [("clothing", r["Review Text"], "en") for r in csv.DictReader(f) if r.get("Review Text")]
+    p = root / "cfpb_complaints_sample" / "complaints_sample.csv"
+    if p.exists():
+        with p.open(encoding="utf-8", newline="") as f:
+            narr = [r["Consumer complaint narrative"] for r in csv.DictReader(f)
+                    if (r.get("Consumer complaint narrative") or "").strip()]
+        out += [("cfpb", t, "en") for t in narr[:cfpb_max]]
+    p = root / "semeval_absa_dutch_restaurants" / "restaurants_dutch_training.xml"
+    if p.exists():
+        out += [("absa_nl", s.findtext("text").strip(), "nl") for s in ET.parse(p).getroot().iter("sentence")
+                if (s.findtext("text") or "").strip()]
+    random.Random(7).shuffle(out)
+    return out
+
+
+def bare_tokenizer(texts: list[str], langs: list[str]) -> float:
+    from whylabel.nlp import pipeline
+
+    groups = {lang: [x for x, lg in zip(texts, langs) if lg == lang] for lang in ("en", "nl")}
+    t = time.process_time()
+    for lang, group in groups.items():
+        for _ in pipeline(lang).tokenizer.pipe(group, batch_size=512):
+            pass
+    return time.process_time() - t
+
+
+def run_suggester(suggester, texts: list[str], langs: list[str] | None, batch: int = 512) -> float:
+    t = time.process_time()
+    for i in range(0, len(texts), batch):
+        suggester.suggest(texts[i:i + batch], None if langs is None else langs[i:i + batch])
+    return time.process_time() - t
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=None, help="model name or path; 'cues' for cue phrases only")
+    ap.add_argument("--models-dir", default=None)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    rows = load_texts(Path(args.data))
+    if not rows:
+        print(f"no texts found under {args.data}", file=sys.stderr)
+        return 1
+    from whylabel.codebook import load_codebook
+    from whylabel.model import CueSuggester, load_suggester
+
+    book = load_codebook()
+    sugg = CueSuggester(book) if args.model == "cues" else load_suggester(book, args.model, models_dir=args.models_dir)
+    texts = [t for _, t, _ in rows]
+    langs = [lg for _, _, lg in rows]
+    chars = sum(map(len, texts))
+
+    bare_tokenizer(texts, langs)  # warm-up: both sides see a warm vocabulary
+    run_suggester(sugg, texts, langs)
+    tok = known = detected = float("inf")
+    for _ in range(args.repeat):
+        tok = min(tok, bare_tokenizer(texts, langs))
+        known = min(known, run_suggester(sugg, texts, langs))
+        detected = min(detected, run_suggester(sugg, texts, None))
+    n = len(texts)
+    result = {
+        "model_id": sugg.model_id, "texts": n, "mean_chars": round(chars / n, 1),
+        "sources": {s: sum(1 for r in rows if r[0] == s) for s in sorted({r[0] for r in rows})},
+        "tokenizer_texts_per_s": round(n / tok), "suggest_texts_per_s": round(n / known),
+        "suggest_detect_lang_texts_per_s": round(n / detected),
+        "ratio": round(tok / known, 3), "ratio_detect_lang": round(tok / detected, 3),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"$ python benchmarks/bench_suggest.py {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip())
+    print(f"{n} texts ({result['sources']}), mean {result['mean_chars']} chars; model {sugg.model_id}")
+    print(f"  bare spaCy tokenizer          {result['tokenizer_texts_per_s']:>8,} texts/s")
+    print(f"  suggest (languages known)     {result['suggest_texts_per_s']:>8,} texts/s   ratio {result['ratio']:.2f}")
+    print(f"  suggest (languages detected)  {result['suggest_detect_lang_texts_per_s']:>8,} texts/s   "
+          f"ratio {result['ratio_detect_lang']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,227 @@
+"""Dev evaluation on real customer text with weak labels (../shared/data), per reason.
+
+Usage:
+    python benchmarks/dev_eval.py                      # the model `whylabel` would load (default model)
+    python benchmarks/dev_eval.py --model cues         # cue phrases only
+    python benchmarks/dev_eval.py --model PATH_OR_NAME --json
+
+Weak labels (from ../shared/data/README.md), each source scoring only the reasons it can speak for:
+  SemEval ABSA en (laptops, restaurants 2016; hotels 2015) and nl (restaurants):
+      *#PRICE(S) -> price;  WARRANTY#*, SHIPPING#* -> terms;
+      *#DESIGN_FEATURES, *#QUALITY, *#USABILITY, *#STYLE_OPTIONS -> features.
+      Negatives for features: sentences whose opinions are only about service, ambience, location,
+      the company, prices or conditions (a sentence about a product's GENERAL or
+      OPERATION_PERFORMANCE is neither and left out of the features score).
+  CFPB narratives: Issue "Fees or interest", "Charged fees or interest you didn't expect",
+      "Unexpected or other fees" -> price; "Fraud or scam", "False statements or representation"
+      -> trust; other issues are negatives for both (a fixed random sample).
+  GoEmotions (dev + test): fear, nervousness -> fear; confusion -> uncertainty; other comments
+      are negatives (a fixed random sample).
+  App reviews (RealCategories.js): pricing -> price; featureFunctionality -> features.
+  Our own labels (benchmarks/dev_labels_twcs.csv: tweet ids and reasons, no text): the 49 inbound
+      customer tweets of twcs_sample, labeled with all six reasons by the labeling guide; the
+      only source here that speaks for every reason at once (small: read it as a smoke check).
+These labels are weak (a CFPB "incorrect information" complaint may well be about trust), so read
+the per-reason figures, not only the macro mean. The script prints the command that produced it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import re
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+REASONS = ("trust", "fear", "uncertainty", "price", "features", "terms")
+SEED = 13
+
+_NOT_PRODUCT = re.compile(r"^(SERVICE|SUPPORT|AMBIENCE|LOCATION|COMPANY|RESTAURANT#GENERAL|RESTAURANT#MISC|"
+                          r"HOTEL#GENERAL|SHIPPING|WARRANTY)|#PRICES?$")
+_FEATURE_CAT = re.compile(r"#(DESIGN_FEATURES|QUALITY|USABILITY|STYLE_OPTIONS)$")
+
+
+def _absa(path: Path, lang: str, source: str) -> list[dict]:
+    out = []
+    for sent in ET.parse(path).getroot().iter("sentence"):
+        text = (sent.findtext("text") or "").strip()
+        cats = [o.get("category", "") for o in sent.iter("Opinion")]
+        if not text or not cats:
+            continue
+        labels = {
+            "price": int(any(re.search(r"#PRICES?$", c) for c in cats)),
+            "terms": int(any(c.startswith(("WARRANTY#", "SHIPPING#")) for c in cats)),
+        }
+        if any(_FEATURE_CAT.search(c) for c in cats):
+            labels["features"] = 1
+        elif all(_NOT_PRODUCT.search(c) for c in cats):
+            labels["features"] = 0
+        out.append({"source": source, "text": text, "lang": lang, "labels": labels})
+    return out
+
+
+def _cfpb(path: Path, rng: random.Random, negatives: int = 250) -> list[dict]:
+    csv.field_size_limit(1 << 30)
+    price = {"Fees or interest", "Charged fees or interest you didn't expect", "Unexpected or other fees"}
+    trust = {"Fraud or scam", "False statements or representation"}
+    pos, neg = [], []
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            text = (row.get("Consumer complaint narrative") or "").strip()
+            if not text:
+                continue
+            issue = row.get("Issue", "")
+            item = {"source": "cfpb", "text": text, "lang": "en",
+                    "labels": {"price": int(issue in price), "trust": int(issue in trust)}}
+            (pos if issue in price | trust else neg).append(item)
+    rng.shuffle(neg)
+    return pos + neg[:negatives]
+
+
+def _goemotions(folder: Path, rng: random.Random, negatives: int = 600) -> list[dict]:
+    names = (folder / "labels.txt").read_text(encoding="utf-8").split()
+    fear = {names.index("fear"), names.index("nervousness")}
+    confusion = {names.index("confusion")}
+    pos, neg = [], []
+    for split in ("dev.tsv", "test.tsv"):
+        with (folder / split).open(encoding="utf-8") as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) < 2:
+                    continue
+                ids = {int(x) for x in parts[1].split(",") if x}
+                item = {"source": "goemotions", "text": parts[0], "lang": "en",
+                        "labels": {"fear": int(bool(ids & fear)), "uncertainty": int(bool(ids & confusion))}}
+                (pos if ids & (fear | confusion) else neg).append(item)
+    rng.shuffle(neg)
+    return pos + neg[:negatives]
+
+
+def _app_reviews(path: Path) -> list[dict]:
+    text = path.read_text(encoding="utf-8")
+    out = []
+    for m in re.finditer(r'review:\s*"((?:[^"\\]|\\.)*)",\s*categories:\s*\[([^\]]*)\]', text, re.S):
+        review = json.loads('"' + m.group(1) + '"')
+        cats = {c.strip() for c in m.group(2).split(",") if c.strip()}
+        out.append({"source": "app_reviews", "text": review, "lang": "en",
+                    "labels": {"price": int("pricing" in cats), "features": int("featureFunctionality" in cats)}})
+    return out
+
+
+def _twcs_own(path: Path, labels: Path) -> list[dict]:
+    reasons = {}
+    with labels.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            got = [r for r in row["reasons"].split(";") if r and r != "none"]
+            reasons[row["tweet_id"]] = {r: int(r in got) for r in REASONS}
+    out = []
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            if row["tweet_id"] in reasons:
+                out.append({"source": "twcs_own_labels", "text": row["text"], "lang": "en",
+                            "labels": reasons[row["tweet_id"]]})
+    return out
+
+
+def load_dev_set(root: Path = DATA) -> list[dict]:
+    """Every weakly labeled item: {source, text, lang, labels: {reason: 0/1 for the reasons it covers}}."""
+    rng = random.Random(SEED)
+    items: list[dict] = []
+    absa = root / "semeval_absa"
+    for rel, src in (("2016/ABSA16_Laptops_Train_SB1_v2.xml", "absa_laptops"),
+                     ("2016/ABSA16_Restaurants_Train_SB1_v2.xml", "absa_restaurants"),
+                     ("2015/ABSA15_Hotels_Test.xml", "absa_hotels")):
+        if (absa / rel).exists():
+            items += _absa(absa / rel, "en", src)
+    nl = root / "semeval_absa_dutch_restaurants" / "restaurants_dutch_training.xml"
+    if nl.exists():
+        items += _absa(nl, "nl", "absa_dutch_restaurants")
+    if (root / "cfpb_complaints_sample" / "complaints_sample.csv").exists():
+        items += _cfpb(root / "cfpb_complaints_sample" / "complaints_sample.csv", rng)
+    if (root / "goemotions" / "labels.txt").exists():
+        items += _goemotions(root / "goemotions", rng)
+    if (root / "app_reviews_real" / "RealCategories.js").exists():
+        items += _app_reviews(root / "app_reviews_real" / "RealCategories.js")
+    own = Path(__file__).with_name("dev_labels_twcs.csv")
+    if (root / "twcs_sample" / "sample.csv").exists() and own.exists():
+        items += _twcs_own(root / "twcs_sample" / "sample.csv", own)
+    return items
+
+
+def score(items: list[dict], probs, threshold: float) -> dict:
+    """Per reason (pooled over the sources that cover it) and per source x reason: P / R / F1."""
+    def prf(pairs):
+        tp = sum(1 for y, p in pairs if y and p)
+        fp = sum(1 for y, p in pairs if not y and p)
+        fn = sum(1 for y, p in pairs if y and not p)
+        pr = tp / (tp + fp) if tp + fp else 0.0
+        rc = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * pr * rc / (pr + rc) if pr + rc else 0.0
+        return {"precision": round(pr, 3), "recall": round(rc, 3), "f1": round(f1, 3),
+                "support": sum(1 for y, _ in pairs if y), "n": len(pairs)}
+
+    per_reason, per_source = {}, {}
+    for j, reason in enumerate(REASONS):
+        pairs = [(it["labels"][reason], probs[i][j] >= threshold) for i, it in enumerate(items) if reason in it["labels"]]
+        if pairs:
+            per_reason[reason] = prf(pairs)
+        for src in sorted({it["source"] for it in items}):
+            sp = [(it["labels"][reason], probs[i][j] >= threshold) for i, it in enumerate(items)
+                  if it["source"] == src and reason in it["labels"]]
+            if sp and any(y for y, _ in sp):
+                per_source.setdefault(src, {})[reason] = prf(sp)
+    macro = sum(v["f1"] for v in per_reason.values()) / len(per_reason) if per_reason else 0.0
+    return {"macro_f1": round(macro, 3), "threshold": threshold, "per_reason": per_reason, "per_source": per_source}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=None, help="model name or path; 'cues' for cue phrases only "
+                                                  "(default: what `whylabel suggest` would load)")
+    ap.add_argument("--models-dir", default=None)
+    ap.add_argument("--threshold", type=float, default=None, help="default: the model's own threshold")
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    root = Path(args.data)
+    if not root.is_dir():
+        print(f"dev data not found at {root}: nothing to evaluate", file=sys.stderr)
+        return 1
+    from whylabel.codebook import load_codebook
+    from whylabel.model import CueSuggester, load_suggester
+
+    book = load_codebook()
+    suggester = CueSuggester(book) if args.model == "cues" else load_suggester(
+        book, args.model, models_dir=args.models_dir)
+    items = load_dev_set(root)
+    t = time.perf_counter()
+    probs = suggester.predict_proba([it["text"] for it in items], [it["lang"] for it in items])
+    elapsed = time.perf_counter() - t
+    thr = suggester.threshold if args.threshold is None else args.threshold
+    result = score(items, probs, thr)
+    result.update({"model_id": suggester.model_id, "items": len(items), "seconds": round(elapsed, 2),
+                   "command": "python benchmarks/dev_eval.py " + " ".join(argv if argv is not None else sys.argv[1:])})
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"$ {result['command'].strip()}")
+    print(f"model {result['model_id']}, {len(items)} weakly labeled items, threshold {thr}, "
+          f"{len(items) / elapsed:,.0f} texts/s")
+    print(f"{'reason':<13}{'P':>7}{'R':>7}{'F1':>7}{'pos':>6}{'n':>7}")
+    for reason, m in result["per_reason"].items():
+        print(f"{reason:<13}{m['precision']:>7.3f}{m['recall']:>7.3f}{m['f1']:>7.3f}{m['support']:>6}{m['n']:>7}")
+    print(f"{'macro-F1':<13}{'':>14}{result['macro_f1']:>7.3f}")
+    print("per source:")
+    for src, per in result["per_source"].items():
+        print(f"  {src:<24}" + "  ".join(f"{r} {m['f1']:.2f} ({m['support']}/{m['n']})" for r, m in per.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

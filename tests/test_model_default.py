@@ -1,0 +1,56 @@
+"""The shipped default model: rebuilt by one command to the same metrics; scored on real text."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from conftest import REPO, SHARED_DATA
+from whylabel.build_default import build
+from whylabel.model import CARD_FILE, MODEL_FILE, load_suggester
+
+DEFAULT = REPO / "models" / "default"
+CV_FLOOR = 0.60  # measured 0.646 (5-fold CV, sample labels, threshold 0.35)
+DEV_FLOOR = 0.40  # measured 0.452 (benchmarks/dev_eval.py, weak labels on real data)
+
+
+@pytest.fixture(scope="module")
+def card():
+    return json.loads((DEFAULT / CARD_FILE).read_text(encoding="utf-8"))
+
+
+def test_rebuilding_the_default_model_reproduces_its_metrics(tmp_path, card):
+    result = build(tmp_path / "models")
+    assert result.card["label_counts"] == card["label_counts"], "sample_feedback changed: run python -m whylabel.build_default"
+    assert result.metrics == card["metrics"]
+    assert result.card["model_id"] == card["model_id"]
+    assert json.loads((tmp_path / "models" / "default" / CARD_FILE).read_text())["metrics"] == card["metrics"]
+
+
+def test_the_default_model_is_small_honest_and_loads(codebook, card):
+    assert (DEFAULT / MODEL_FILE).stat().st_size < 2_000_000
+    assert card["metrics"]["macro_f1"] >= CV_FLOOR
+    assert card["metrics"]["ece"] < 0.05
+    assert card["codebook_hash"] == codebook.hash and card["languages"].keys() == {"en", "nl"}
+    s = load_suggester(codebook, "default", models_dir=REPO / "models")
+    assert s.model_id == card["model_id"] and s.threshold == card["threshold"]
+    out = s.suggest(["The delivery was promised for Monday, still nothing and nobody answers",
+                     "Verzendkosten van 6,95 vind ik echt te veel"], ["en", "nl"])
+    assert "trust" in out[0].reasons and "price" in out[1].reasons
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data (real feedback) is not on this machine")
+def test_out_of_the_box_quality_on_real_weakly_labeled_feedback(codebook):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from dev_eval import load_dev_set, score
+    finally:
+        sys.path.pop(0)
+    items = load_dev_set(SHARED_DATA)
+    assert len(items) > 5000
+    s = load_suggester(codebook, "default", models_dir=REPO / "models")
+    result = score(items, s.predict_proba([i["text"] for i in items], [i["lang"] for i in items]), s.threshold)
+    assert result["macro_f1"] >= DEV_FLOOR, result["per_reason"]
+    assert result["per_reason"]["price"]["f1"] >= 0.6

@@ -1,0 +1,103 @@
+"""Language work: detection, one pipeline per language, cue phrases, negation scope."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import REPO
+from whylabel.features import Features
+from whylabel.nlp import CueMatcher, analyse, cue_table, detect_language, pipeline, resolve_languages
+
+
+@pytest.fixture(scope="module")
+def matcher(codebook):
+    return CueMatcher(cue_table(codebook))
+
+
+def found(matcher, text, lang):
+    """Cue phrases the fast path finds in one text, as (phrase, matched text)."""
+    a = analyse([text], [lang])
+    t = Features([], [], [], len(matcher.reasons), 1.0, matcher).tokens(a)
+    out = set()
+    for m in t.cues_of(0):
+        s, e = a[0].span(m.start, m.end)
+        out.add((matcher.cues[m.cue].phrase, text[s:e]))
+    return out
+
+
+@pytest.mark.parametrize("text, lang", [
+    ("te duur", "nl"), ("Veel te duur!", "nl"), ("too expensive", "en"), ("never again", "en"),
+    ("Supersnel geleverd, top", "nl"), ("Waar blijft mijn pakket?", "nl"), ("Where is my parcel?", "en"),
+    ("Ik twijfel over de maat", "nl"), ("not sure about the size", "en"), ("Bestelling kwijt", "nl"),
+])
+def test_detect_language_on_short_texts(text, lang):
+    assert detect_language(text) == lang
+
+
+def test_detect_language_falls_back_to_the_default_without_a_signal():
+    assert detect_language("", "nl") == "nl"
+    assert detect_language("123 !!!", "en") == "en"
+    assert detect_language("ok", None) is None
+
+
+def test_given_languages_win_and_unknown_ones_are_detected():
+    assert resolve_languages(["the parcel is late", "het pakket is te laat"], ["nl", None]) == ["nl", "nl"]
+    assert resolve_languages(["te duur"], ["fr"]) == ["nl"]
+    assert resolve_languages(["too expensive"], ["EN"]) == ["en"]
+
+
+def test_one_pipeline_per_language_and_process():
+    assert pipeline("nl") is pipeline("nl")
+    assert pipeline("en") is not pipeline("nl")
+    assert pipeline("nl").lang == "nl" and pipeline("en").lang == "en"
+    assert pipeline("en").pipe_names == []  # a blank pipeline: nothing downloaded
+
+
+def test_english_cue_phrases_multiword_stems_and_contractions(matcher):
+    got = found(matcher, "I don't trust them. The shipping costs were crazy and I'm worried.", "en")
+    assert ("don't trust", "don't trust") in got
+    assert ("shipping cost*", "shipping costs") in got
+    assert ("worried", "worried") in got
+
+
+def test_dutch_cue_phrases_and_stems(matcher):
+    got = found(matcher, "Dit is oplichterij, veel te duur en ik maak me zorgen over mijn gegevens", "nl")
+    phrases = {p for p, _ in got}
+    assert "oplicht*" in phrases and ("oplicht*", "oplichterij") in got
+    assert "me zorgen" in phrases
+    assert any(text == "te duur" for p, text in got)
+
+
+def test_cues_of_one_language_do_not_fire_in_the_other(matcher):
+    # "bang" is a Dutch fear cue; in English it is not one.
+    assert not any(p == "bang" for p, _ in found(matcher, "this phone is a real bang for your buck", "en"))
+    assert any(p == "bang" for p, _ in found(matcher, "ik ben bang dat het niet past", "nl"))
+
+
+def test_fast_cue_path_equals_spacys_phrase_matcher_on_the_sample(matcher):
+    texts, langs = [], []
+    with open(REPO / "sample_feedback" / "product_reviews.jsonl", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            texts.append(row["review"])
+            langs.append(row["language"])
+    analyses = analyse(texts, langs, keep_docs=True)
+    t = Features([], [], [], len(matcher.reasons), 1.0, matcher).tokens(analyses)
+    total = 0
+    for d, a in enumerate(analyses):
+        fast = sorted(set(t.cues_of(d)), key=lambda m: (m.start, m.end, m.cue))
+        assert fast == matcher.match_reference(a.doc, a.lang), a.text
+        total += len(fast)
+    assert total > 100  # the sample is full of cues: the comparison means something
+
+
+def test_negation_scope_marks_the_words_after_a_negation(matcher):
+    text = "I do not trust this shop, but the price is fine"
+    a = analyse([text], ["en"], keep_docs=True)
+    t = Features([], [], [], len(matcher.reasons), 1.0, matcher).tokens(a)
+    words = [tok.lower_ for tok in a[0].doc]
+    scoped = {words[p] for p in t.scoped.tolist()}
+    assert {"trust", "this", "shop"} <= scoped
+    assert not scoped & {"not", "price", "fine", "but", "the"}  # the comma stops the scope
