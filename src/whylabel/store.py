@@ -165,6 +165,8 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         if self.path.is_dir():
             raise StoreError(f"{self.path}: is a directory, not a database file")
+        if not self.path.parent.exists():
+            raise StoreError(f"{self.path}: folder {self.path.parent} does not exist")
         try:
             conn = sqlite3.connect(str(self.path), timeout=30)
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
@@ -557,3 +559,79 @@ class Store:
                 d["reasons"] = json.loads(d["reasons"])
                 d["suggested_reasons"] = json.loads(d["suggested_reasons"]) if d["suggested_reasons"] else None
                 yield d
+
+    # -- labeling UI (tui) ---------------------------------------------------------------------
+
+    def count_scope(self, *, breakpoint: str | None = None, source: str | None = None,
+                    search: str | None = None) -> int:
+        """How many items a queue filter covers, labeled or not (the "total" of the progress line)."""
+        where, params = [], []
+        if breakpoint:
+            where.append("breakpoint = ?")
+            params.append(breakpoint)
+        if source:
+            where.append("source = ?")
+            params.append(source)
+        if search:
+            where.append("text LIKE ? ESCAPE '\\'")
+            params.append("%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        sql = "SELECT count(*) FROM items" + (" WHERE " + " AND ".join(where) if where else "")
+        return self.db.execute(sql, params).fetchone()[0]
+
+    def suggested_with(self, reason: str) -> set[int]:
+        """Items whose stored suggestion includes `reason` (the UI's "filter by reason")."""
+        rows = self.db.execute(
+            "SELECT s.item_id FROM suggestions s WHERE EXISTS"
+            " (SELECT 1 FROM json_each(s.reasons) j WHERE j.value = ?)",
+            (reason,),
+        )
+        return {r[0] for r in rows}
+
+    def disagreements(self, annotator: str | None = None) -> list[int]:
+        """Labeled items whose current label differs from their stored suggestion, oldest label first."""
+        latest, params = self._latest_sql(annotator)
+        sql = (
+            f"SELECT a.item_id, a.reasons, s.reasons FROM ({latest}) last"
+            " JOIN annotations a ON a.id = last.id JOIN suggestions s ON s.item_id = a.item_id"
+            " WHERE a.reasons IS NOT NULL ORDER BY a.id"
+        )
+        return [r[0] for r in self.db.execute(sql, params)
+                if set(json.loads(r[1])) != set(json.loads(r[2]) if r[2] else [])]
+
+    def suggestions_for(self, item_ids: Sequence[int]) -> dict[int, dict]:
+        """Stored suggestions of many items in one query (keyed by item id)."""
+        out: dict[int, dict] = {}
+        ids = list(item_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                "SELECT item_id, model_id, probabilities, evidence, reasons, confidence, margin, created_at"
+                f" FROM suggestions WHERE item_id IN ({marks})", chunk,
+            ):
+                out[row[0]] = self._suggestion_dict(row)
+        return out
+
+    def texts(self, item_ids: Sequence[int]) -> list[tuple[int, str, str | None]]:
+        """(id, text, lang) of many items, in the order asked (unknown ids are left out)."""
+        found: dict[int, tuple[int, str, str | None]] = {}
+        ids = list(item_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.execute(f"SELECT id, text, lang FROM items WHERE id IN ({marks})", chunk):
+                found[r[0]] = (r[0], r[1], r[2])
+        return [found[i] for i in ids if i in found]
+
+    # -- batch predict ---------------------------------------------------------------------------
+
+    def item_ids_by_hash(self, hashes: Sequence[str]) -> dict[str, int]:
+        """Item ids of content hashes (those stored so far, inside an open import too)."""
+        out: dict[str, int] = {}
+        keys = list(dict.fromkeys(hashes))
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.execute(f"SELECT hash, id FROM items WHERE hash IN ({marks})", chunk):
+                out[r[0]] = r[1]
+        return out
