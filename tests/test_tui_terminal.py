@@ -1,0 +1,113 @@
+"""`whylabel label` in a real pseudo-terminal: decisions shown as saved survive a SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tui_helpers import annotations, make_db
+
+pexpect = pytest.importorskip("pexpect")
+
+
+def descendants(pid: int) -> list[int]:
+    """Child processes (recursively) from /proc: the suggester processes the UI spawned."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parents.items() if pp == p]
+        out += kids
+        todo += kids
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+pytestmark = pytest.mark.slow
+
+ESC = rb"(?:\x1b\[[0-9;]*m)*"  # style changes between segments of one line
+SAVED = re.compile(rb"(saved|relabeled) #(\d+): " + ESC + rb"([a-z, ]+?)" + ESC + rb" \xc2\xb7 (\d+) this session")
+
+
+def spawn_label(db: Path, *args: str):
+    env = {**os.environ, "TERM": "xterm-256color", "WHYLABEL_ANNOTATOR": "pty", "COLUMNS": "100", "LINES": "30"}
+    env.pop("CI", None)
+    exe = str(Path(sys.executable).with_name("whylabel"))
+    return pexpect.spawn(exe, ["label", "--db", str(db), "--queue", "newest", "--retrain-every", "0", *args],
+                         env=env, dimensions=(30, 100), timeout=20)
+
+
+def test_sigkill_loses_no_decision_shown_as_saved(tmp_path):
+    db = tmp_path / "pty.db"
+    make_db(db)
+    child = spawn_label(db)
+    helpers: list = []
+    try:
+        child.expect("labeled")  # the progress line: the first item is on screen
+        shown: dict[int, str] = {}
+        for keys in ("0", "4\r", "0", "1\r", "u", "0"):
+            child.send(keys)
+            if keys == "u":
+                child.expect("undone: #(\\d+)")
+                shown.pop(int(child.match.group(1)))
+                continue
+            child.expect(SAVED)
+            item, what = int(child.match.group(2)), child.match.group(3).decode()
+            shown[item] = what
+        helpers = descendants(child.pid) if Path("/proc").is_dir() else []
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    finally:
+        if child.isalive():
+            child.kill(signal.SIGKILL)
+    labels = {}
+    for item, reasons, _, _ in annotations(db, "pty"):
+        labels[item] = reasons
+    stored = {i: ", ".join(r) if r else "no breakpoint reason" for i, r in labels.items() if r is not None}
+    assert len(shown) == 4 and stored == shown
+    # The suggester processes do not outlive the UI they served.
+    deadline = time.monotonic() + 15
+    while any(alive(p) for p in helpers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    leftovers = [p for p in helpers if alive(p)]
+    for p in leftovers:
+        os.kill(p, signal.SIGKILL)
+    assert not leftovers
+
+
+def test_reopening_continues_where_the_researcher_stopped(tmp_path):
+    db = tmp_path / "pty.db"
+    make_db(db)
+    child = spawn_label(db)
+    child.expect("labeled")
+    child.send("0")
+    child.expect(SAVED)
+    child.send("q")
+    child.expect("1 decision saved to")
+    child.expect(pexpect.EOF)
+    child = spawn_label(db)
+    try:
+        child.expect("1/8 labeled")
+        child.expect(re.compile(rb"#2" + ESC + rb" X-2"))  # the next item, not the one already labeled
+        child.send("q")
+        child.expect(pexpect.EOF)
+    finally:
+        if child.isalive():
+            child.kill(signal.SIGKILL)
