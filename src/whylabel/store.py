@@ -151,6 +151,24 @@ class ImportCounts:
         self.skipped_why[why] = self.skipped_why.get(why, 0) + 1
 
 
+def _scope_filters(
+    breakpoint: str | None, source: str | None, search: str | None, *, prefix: str = ""
+) -> tuple[list[str], list[Any]]:
+    """WHERE clauses for the queue filters the UI and the CLI share (search is a plain substring)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if breakpoint:
+        where.append(f"{prefix}breakpoint = ?")
+        params.append(breakpoint)
+    if source:
+        where.append(f"{prefix}source = ?")
+        params.append(source)
+    if search:
+        where.append(f"{prefix}text LIKE ? ESCAPE '\\'")
+        params.append("%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    return where, params
+
+
 class Store:
     def __init__(self, path: str | Path = DEFAULT_DB, *, create: bool = True):
         self.path = Path(path)
@@ -426,15 +444,9 @@ class Store:
                 f" WHERE a.reasons IS NOT NULL)"
             )
             params += lparams
-        if breakpoint:
-            where.append("i.breakpoint = ?")
-            params.append(breakpoint)
-        if source:
-            where.append("i.source = ?")
-            params.append(source)
-        if search:
-            where.append("i.text LIKE ? ESCAPE '\\'")
-            params.append("%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        scope, scope_params = _scope_filters(breakpoint, source, search, prefix="i.")
+        where += scope
+        params += scope_params
         orders = {
             "newest": "i.created_at DESC NULLS LAST, i.id DESC",
             "oldest": "i.id",
@@ -565,16 +577,7 @@ class Store:
     def count_scope(self, *, breakpoint: str | None = None, source: str | None = None,
                     search: str | None = None) -> int:
         """How many items a queue filter covers, labeled or not (the "total" of the progress line)."""
-        where, params = [], []
-        if breakpoint:
-            where.append("breakpoint = ?")
-            params.append(breakpoint)
-        if source:
-            where.append("source = ?")
-            params.append(source)
-        if search:
-            where.append("text LIKE ? ESCAPE '\\'")
-            params.append("%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        where, params = _scope_filters(breakpoint, source, search)
         sql = "SELECT count(*) FROM items" + (" WHERE " + " AND ".join(where) if where else "")
         return self.db.execute(sql, params).fetchone()[0]
 
