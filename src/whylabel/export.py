@@ -72,6 +72,13 @@ class TableWriter:
             return
         self._csv.writerow([_csv_cell(row.get(c)) for c in self.columns])
 
+    def write_values(self, values: Sequence[Any]) -> None:
+        """A row in column order whose cells the caller already formatted and neutralised (batch fast path)."""
+        if self.format == "jsonl":
+            self.stream.write(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False) + "\n")
+            return
+        self._csv.writerow(values)
+
 
 def _csv_cell(value: Any) -> Any:
     if value is None:

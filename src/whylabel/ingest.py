@@ -601,3 +601,289 @@ def import_file(
         return counts, cols, table
     finally:
         table.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Lenient reading (batch predict): one bad row is a value, not an exception; "-" reads stdin.
+
+
+STDIN = "-"
+_RAW_LIMIT = 20_000  # characters of a bad row kept for the rejects file
+_FIRST_GOOD_LIMIT = 1000  # JSON lines without a single object before we call it "not a table"
+
+
+@dataclass
+class BadRow:
+    """A row that cannot be used: where it starts (line, or record for a JSON array), why, what it held."""
+
+    number: int
+    reason: str
+    raw: str
+
+
+@dataclass
+class LenientTable(Table):
+    """A Table whose rows may be BadRows; `last_raw()` is the raw text of the row yielded last."""
+
+    last_raw: Callable[[], str] = lambda: ""
+
+
+class _PrependedRaw(io.RawIOBase):
+    """The bytes already sniffed from a pipe, then the rest of the pipe."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]):
+        self.head = memoryview(head)
+        self.rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # noqa: ANN001 - RawIOBase signature
+        if self.head.nbytes:
+            n = min(len(b), self.head.nbytes)
+            b[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        data = self.rest.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _stdin_encoding(head: bytes) -> str:
+    """A pipe cannot be pre-scanned: judge by its first block; later undecodable rows become BadRows."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in head[:8192]:
+        raise InputError("<stdin>", "this is binary data, not CSV/TSV/JSON text")
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut in half at the end of the block
+            return "cp1252"
+    return "utf-8"
+
+
+def sniff_format(head: str) -> str:
+    """Format of a stream with no name, from its first block (the same rules as detect_format)."""
+    stripped = head.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("["):
+        return "json"
+    if stripped.startswith("{"):
+        first_line = stripped.split("\n", 1)[0]
+        try:
+            json.loads(first_line)
+        except ValueError:
+            return "json"
+        return "jsonl"
+    return "tsv" if _pick_delimiter(head) == "\t" else "csv"
+
+
+def open_table_lenient(
+    path: str | Path, *, format: str | None = None, stdin: IO[bytes] | None = None
+) -> LenientTable:
+    """Like `open_table`, but `rows` yields a `BadRow` in place of a row it cannot read.
+
+    Whole-input problems (missing, empty, binary, no readable header, not JSON at all) still raise
+    `InputError` here, before a single row is read. Rows are numbered by physical line where the
+    record starts (CSV/TSV/JSONL) or by record (JSON array). `path` "-" reads `stdin` (default
+    sys.stdin): its encoding is judged from the first 64 KiB and a row that does not decode later
+    becomes a BadRow. A JSON array is loaded whole (JSON lines and CSV stream).
+    """
+    name = str(path)
+    fmt = format.lower() if format else None
+    if fmt and fmt not in FORMATS:
+        raise InputError(name, f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})")
+    if name == STDIN:
+        import sys
+
+        pipe = stdin if stdin is not None else sys.stdin.buffer
+        # What has arrived, up to the first line end: a slow producer must not stall the run.
+        read = getattr(pipe, "read1", pipe.read)
+        head = b""
+        while len(head) < 65536 and b"\n" not in head:
+            more = read(65536 - len(head))
+            if not more:
+                break
+            head += more
+        if not head:
+            raise InputError("<stdin>", "no input on stdin")
+        enc = _stdin_encoding(head)
+        fp: IO[bytes] = io.BufferedReader(_PrependedRaw(head, pipe), 1 << 16)
+        head_text = head.decode(enc, errors="replace")
+        fmt = fmt or sniff_format(head_text)
+        name, replaced = "<stdin>", True
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise InputError(name, "file not found")
+        if p.is_dir():
+            raise InputError(name, "is a directory, not a file")
+        if p.stat().st_size == 0:
+            raise InputError(name, "the file is empty")
+        enc = detect_encoding(p)
+        fmt = fmt or detect_format(p, enc)
+        fp = open(p, "rb")
+        head_text = fp.read(65536).decode(enc, errors="replace")
+        fp.seek(0)
+        replaced = False
+    try:
+        text = io.TextIOWrapper(fp, encoding=enc, errors="replace" if replaced else "strict", newline="")
+        if fmt == "json":
+            return _lenient_json(name, fp, text, enc)
+        if fmt == "jsonl":
+            return _lenient_jsonl(name, fp, text, enc, replaced)
+        return _lenient_csv(name, fp, text, enc, fmt, head_text, replaced)
+    except BaseException:
+        fp.close()
+        raise
+
+
+def _raw(text: str) -> str:
+    text = text.rstrip("\r\n")
+    return text if len(text) <= _RAW_LIMIT else text[:_RAW_LIMIT] + "…"
+
+
+def _lenient_csv(
+    name: str, fp: IO[bytes], text: IO[str], enc: str, fmt: str, head: str, replaced: bool
+) -> LenientTable:
+    class Dialect(csv.excel):
+        pass
+
+    Dialect.delimiter = "\t" if fmt == "tsv" else _pick_delimiter(head)
+    line_no = 0
+    record: list[str] = []  # the physical lines of the record being parsed
+
+    def lines() -> Iterator[str]:
+        nonlocal line_no
+        for line in text:
+            line_no += 1
+            record.append(line)
+            yield line
+
+    reader = csv.reader(lines(), Dialect)
+    try:
+        header = next(reader, None)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InputError(name, f"not a readable {fmt.upper()} file ({exc})", row=1, row_label="line") from None
+    if not header:
+        raise InputError(name, f"no header line: not a {fmt.upper()} table", row=1, row_label="line")
+    columns = [c.lstrip("\ufeff").strip() for c in header]
+    seen: set[str] = set()
+    for c in columns:
+        if c and c in seen:
+            raise InputError(name, f"the header names column {c!r} twice", row=1, column=c)
+        seen.add(c)
+    ncols = len(columns)
+    delimiter = Dialect.delimiter
+
+    def numbered() -> Iterator[tuple[int, dict[str, Any]] | BadRow]:
+        while True:
+            start = line_no + 1
+            record.clear()
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield BadRow(start, f"broken {fmt.upper()} ({exc})", _raw("".join(record)))
+                continue
+            if not values:  # a blank line
+                continue
+            if replaced and any("\ufffd" in line for line in record):
+                yield BadRow(start, "undecodable bytes (the input mixes encodings)", _raw("".join(record)))
+                continue
+            if len(values) > ncols:
+                yield BadRow(start, f"{len(values)} fields but the header has {ncols} "
+                                    f"(an unquoted {delimiter!r} in a text?)", _raw("".join(record)))
+                continue
+            yield start, dict(zip(columns, values))
+
+    return LenientTable(name, fmt, enc, columns, numbered(), "line", fp, last_raw=lambda: _raw("".join(record)))
+
+
+def _lenient_jsonl(name: str, fp: IO[bytes], text: IO[str], enc: str, replaced: bool) -> LenientTable:
+    last = [""]
+
+    def parsed() -> Iterator[tuple[int, dict[str, Any]] | BadRow]:
+        number = 0
+        while True:
+            try:
+                line = next(text)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as exc:  # only when the encoding check was skipped
+                yield BadRow(number + 1, f"cannot decode as {enc} ({exc.reason})", "")
+                return
+            number += 1
+            stripped = line.strip()
+            if not stripped:
+                continue
+            if replaced and "\ufffd" in line:
+                yield BadRow(number, "undecodable bytes (the input mixes encodings)", _raw(line))
+                continue
+            try:
+                obj = json.loads(stripped)
+            except ValueError as exc:
+                msg = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+                yield BadRow(number, f"broken JSON ({msg})", _raw(line))
+                continue
+            if not isinstance(obj, dict):
+                yield BadRow(number, f"expected a JSON object, found {type(obj).__name__}", _raw(line))
+                continue
+            last[0] = line
+            yield number, obj
+
+    rows = parsed()
+    leading: list[Any] = []
+    for item in rows:
+        leading.append(item)
+        if not isinstance(item, BadRow):
+            break
+        if len(leading) >= _FIRST_GOOD_LIMIT:
+            raise InputError(name, f"not JSON lines: the first {len(leading)} lines hold no JSON object "
+                                   f"(line {leading[0].number}: {leading[0].reason})")
+    good = [item for item in leading if not isinstance(item, BadRow)]
+    if not good:
+        if leading:
+            first = leading[0]
+            raise InputError(name, f"not JSON lines: no line holds a JSON object "
+                                   f"(line {first.number}: {first.reason})")
+        raise InputError(name, "no records in the input")
+    columns = [str(k) for k in good[0][1].keys()]
+    return LenientTable(name, "jsonl", enc, columns, _chain(leading, rows), "line", fp,
+                        last_raw=lambda: _raw(last[0]))
+
+
+def _lenient_json(name: str, fp: IO[bytes], text: IO[str], enc: str) -> LenientTable:
+    try:
+        data = json.loads(text.read())
+    except json.JSONDecodeError as exc:
+        raise InputError(name, f"broken JSON ({exc.msg} at column {exc.colno})",
+                         row=exc.lineno, row_label="line") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(name, f"cannot decode as {enc} ({exc.reason})") from None
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+        data = lists[0] if len(lists) == 1 else [data]
+    if not isinstance(data, list):
+        raise InputError(name, f"not a table of records (the JSON holds a {type(data).__name__})")
+    first = next((r for r in data if isinstance(r, dict)), None)
+    if first is None:
+        raise InputError(name, "not a table of records (no JSON object in the array)")
+    columns = [str(k) for k in first.keys()]
+
+    last: list[Any] = [None]
+
+    def numbered() -> Iterator[tuple[int, dict[str, Any]] | BadRow]:
+        for i, row in enumerate(data, start=1):
+            if isinstance(row, dict):
+                last[0] = row
+                yield i, row
+            else:
+                yield BadRow(i, f"expected a JSON object, found {type(row).__name__}",
+                             _raw(json.dumps(row, ensure_ascii=False)))
+
+    return LenientTable(name, "json", enc, columns, numbered(), "record", fp,
+                        last_raw=lambda: _raw(json.dumps(last[0], ensure_ascii=False)))

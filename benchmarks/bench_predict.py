@@ -1,0 +1,248 @@
+"""Benchmark `whylabel predict` on a large real-text export, against spaCy's bare tokenizer.
+
+For each size (default 100,000 and 1,000,000 rows; the corpus is built by build_corpus.py if
+missing) it measures, in one run:
+- floor: spaCy's bare tokenizer (spacy.blank, the row's language) over the same texts, texts/s
+  (CSV reading excluded: the texts are read in chunks and only the tokenizer calls are timed);
+- `whylabel predict CORPUS -o OUT --workers W` for each W, as a separate process under
+  /usr/bin/time -v: wall time, rows/s, peak RSS of the largest process (time -v), and the peak of
+  the whole process tree's summed RSS (psutil, every 0.25 s) and PSS (every 2 s; PSS splits the
+  pages forked workers share with the parent, RSS counts them in every process);
+- the split (smallest size, in-process, one worker): time inside the model's suggest() versus
+  whylabel's own work (reading, chunking, formatting, writing).
+Targets (issue 5): 1M rows with 2 workers <= 90 s; 1 worker >= 70 % of the floor; 2 workers >= 1.6x
+one worker; peak memory <= 1 GiB, about the same at 100k and 1M.
+
+    python benchmarks/bench_predict.py
+    python benchmarks/bench_predict.py --rows 100000 --workers 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+sys.path.insert(0, str(HERE))
+
+csv.field_size_limit(10_000_000)
+
+
+def corpus(rows: int) -> Path:
+    path = OUT / f"corpus_{rows}.csv"
+    if not path.exists():
+        from build_corpus import build
+
+        print(f"building {path.name} ...", file=sys.stderr)
+        build(rows, path)
+    return path
+
+
+def tokenizer_floor(path: Path, chunk: int = 2000) -> dict:
+    import spacy
+
+    tok = {"en": spacy.blank("en").tokenizer, "nl": spacy.blank("nl").tokenizer}
+    n = tokens = chars = 0
+    spent = 0.0
+
+    def run(texts: list[str], langs: list[str]) -> None:
+        nonlocal tokens, spent
+        t = time.perf_counter()
+        for text, lang in zip(texts, langs):
+            tokens += len(tok.get(lang, tok["en"])(text))
+        spent += time.perf_counter() - t
+
+    with open(path, encoding="utf-8", newline="") as f:
+        texts, langs = [], []
+        for row in csv.DictReader(f):
+            texts.append(row["comment"])
+            langs.append(row["lang"])
+            chars += len(row["comment"])
+            n += 1
+            if len(texts) == chunk:
+                run(texts, langs)
+                texts, langs = [], []
+        if texts:
+            run(texts, langs)
+    return {"texts": n, "seconds": round(spent, 2), "texts_per_s": round(n / spent), "tokens": tokens,
+            "mean_chars": round(chars / n, 1)}
+
+
+def _tree_memory(proc, with_pss: bool) -> tuple[int, int]:
+    """(summed RSS, summed PSS) of a process and its children: forked workers share pages, which
+    RSS counts once per process and PSS splits fairly. PSS reads smaps: costly, so asked rarely."""
+    import psutil
+
+    rss = pss = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0, 0
+    for p in procs:
+        try:
+            if with_pss:
+                info = p.memory_full_info()
+                pss += getattr(info, "pss", info.rss)
+            else:
+                info = p.memory_info()
+            rss += info.rss
+        except psutil.Error:
+            pass
+    return rss, pss
+
+
+def _busy_cpu_s() -> float:
+    """CPU-seconds the whole machine has spent busy since boot (all processes, from /proc/stat)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def run_predict(path: Path, workers: int, rows: int, model: str | None = None) -> dict:
+    import psutil
+
+    out = OUT / f"predicted_{rows}_w{workers}.csv"
+    cmd = [sys.executable, "-m", "whylabel", "predict", str(path), "-o", str(out), "--workers", str(workers),
+           "--quiet", "--json", *(["--model", model] if model else [])]
+    gnu_time = shutil.which("time") if Path("/usr/bin/time").exists() else None
+    if gnu_time:
+        cmd = ["/usr/bin/time", "-v", *cmd]
+    env = {**os.environ, "CI": "1"}
+    load = os.getloadavg()[0]  # the machine may be shared: say how busy it was
+    busy0 = _busy_cpu_s()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    ps = psutil.Process(proc.pid)
+    peak = [0, 0]
+    done = threading.Event()
+
+    def sample() -> None:
+        n = 0
+        while not done.is_set():
+            rss, pss = _tree_memory(ps, with_pss=n % 8 == 0)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+            n += 1
+            done.wait(0.25)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    wall = time.perf_counter() - start
+    machine_busy = _busy_cpu_s() - busy0
+    done.set()
+    sampler.join()
+    if proc.returncode:
+        raise SystemExit(f"whylabel predict failed ({proc.returncode}): {stderr[-2000:]}")
+    summary = json.loads(stdout)
+    result = {"rows": rows, "workers": workers, "wall_s": round(wall, 1), "rows_per_s": round(rows / wall),
+              "tree_peak_rss_mib": round(peak[0] / 2**20), "tree_peak_pss_mib": round(peak[1] / 2**20),
+              "needs_review": summary["needs_review"],
+              "rejected": summary["rejected"], "model_id": summary["model_id"], "load_1min_before": round(load, 2)}
+    for line in stderr.splitlines():
+        line = line.strip()
+        if line.startswith("Maximum resident set size"):
+            result["max_rss_mib_time_v"] = round(int(line.rsplit(":", 1)[1]) / 1024)
+        elif line.startswith("Elapsed (wall clock) time"):
+            result["time_v_wall"] = line.rsplit(": ", 1)[1]
+        elif line.startswith("User time"):
+            result["user_s"] = float(line.rsplit(":", 1)[1])
+        elif line.startswith("System time"):
+            result["sys_s"] = float(line.rsplit(":", 1)[1])
+    if "user_s" in result:
+        # What other processes (and this benchmark's sampler) took from the cores meanwhile.
+        result["others_cpu_s"] = round(machine_busy - result["user_s"] - result.get("sys_s", 0), 1)
+        result["cores_used"] = round((result["user_s"] + result.get("sys_s", 0)) / wall, 2)
+    out.unlink(missing_ok=True)
+    out.with_name(out.stem + ".rejects.csv").unlink(missing_ok=True)
+    return result
+
+
+def split(path: Path, model: str | None = None) -> dict:
+    """One worker, in-process: time inside suggest() versus everything else predict does."""
+    from whylabel.batch import predict
+    from whylabel.codebook import load_codebook
+    from whylabel.model import load_suggester
+
+    book = load_codebook()
+    inner = load_suggester(book, model)
+    spent = [0.0]
+
+    class Timed:
+        model_id = inner.model_id
+        threshold = inner.threshold
+
+        def suggest(self, texts, langs=None):
+            t = time.perf_counter()
+            try:
+                return inner.suggest(texts, langs)
+            finally:
+                spent[0] += time.perf_counter() - t
+
+    out = OUT / "split.csv"
+    t = time.perf_counter()
+    s = predict(str(path), book, out=str(out), workers=1, factory=lambda _book: Timed())
+    total = time.perf_counter() - t
+    out.unlink(missing_ok=True)
+    out.with_name("split.rejects.csv").unlink(missing_ok=True)
+    return {"rows": s.rows_read, "total_s": round(total, 2), "model_suggest_s": round(spent[0], 2),
+            "whylabel_batch_s": round(total - spent[0], 2),
+            "batch_us_per_row": round((total - spent[0]) / s.rows_read * 1e6, 1),
+            "model_us_per_row": round(spent[0] / s.rows_read * 1e6, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--no-split", action="store_true", help="Skip the in-process time split.")
+    ap.add_argument("--no-floor", action="store_true", help="Skip the tokenizer floor (a re-run of predict only).")
+    ap.add_argument("--model", help="Model name or path (default: as whylabel predict chooses).")
+    args = ap.parse_args()
+    OUT.mkdir(exist_ok=True)
+    results = {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0], "sizes": []}
+    for rows in args.rows:
+        path = corpus(rows)
+        floor = tokenizer_floor(path) if not args.no_floor else {"texts_per_s": 0, "mean_chars": "?"}
+        print(f"{rows:>9,} rows  floor (spaCy tokenizer): {floor['texts_per_s']:>7,} texts/s "
+              f"({floor['mean_chars']} chars/text)", flush=True)
+        size = {"rows": rows, "floor": floor, "runs": []}
+        for w in args.workers:
+            r = run_predict(path, w, rows, args.model)
+            r["vs_floor"] = round(r["rows_per_s"] / floor["texts_per_s"], 2) if floor["texts_per_s"] else None
+            size["runs"].append(r)
+            print(f"{rows:>9,} rows  {w} worker(s): {r['wall_s']:>6.1f} s  {r['rows_per_s']:>7,} rows/s  "
+                  f"{r['vs_floor'] or 0:.0%} of floor  peak RSS {r.get('max_rss_mib_time_v', '?')} MiB (largest "
+                  f"process, time -v); all processes: RSS {r['tree_peak_rss_mib']} MiB, "
+                  f"PSS {r['tree_peak_pss_mib']} MiB; cores used {r.get('cores_used', '?')}, other "
+                  f"processes took {r.get('others_cpu_s', '?')} CPU-s meanwhile", flush=True)
+        by_w = {r["workers"]: r for r in size["runs"]}
+        if 1 in by_w and 2 in by_w:
+            size["speedup_2_vs_1"] = round(by_w[1]["wall_s"] / by_w[2]["wall_s"], 2)
+            print(f"{rows:>9,} rows  2 workers vs 1: {size['speedup_2_vs_1']}x", flush=True)
+        results["sizes"].append(size)
+    if not args.no_split:
+        smallest = corpus(min(args.rows))
+        results["split"] = split(smallest, args.model)
+        sp = results["split"]
+        print(f"split ({sp['rows']:,} rows, 1 worker in-process): model suggest() {sp['model_suggest_s']} s "
+              f"({sp['model_us_per_row']} us/row), whylabel batch {sp['whylabel_batch_s']} s "
+              f"({sp['batch_us_per_row']} us/row)", flush=True)
+    results["load_after"] = os.getloadavg()[0]
+    (OUT / "bench_predict.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,588 @@
+"""Batch auto-labeling of large exports: streaming, parallel, honest about what it is unsure of.
+
+Contract: `predict(source, codebook, out=...)` reads an export (CSV, TSV, JSON, JSONL; "-" is
+stdin) in chunks, labels the texts with a suggester that each worker process loads once, and
+writes every input column plus the suggestion columns (`output_columns`), in input order.
+- A bad row (no text, undecodable, broken JSON, extra fields) goes to the rejects file (line,
+  reason, raw content) and is counted; `strict=True` raises `InputError` naming its line instead.
+- An input that is not a table, or a model that does not fit the codebook, raises before any
+  output exists. OUT and the rejects file appear only complete (temp file + rename); with a store,
+  the rows and their suggestions are one transaction.
+- Memory is bounded by the chunks in flight (4 per worker), not by the input size. Workers get
+  texts only and send back ready-made cells, so the parent only parses, joins and writes.
+This module never imports click or Textual; spaCy and scikit-learn load with the suggester.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .codebook import Codebook, load_codebook
+from .errors import InputError
+from .export import _FORMULA_START, TableWriter, atomic_output, neutralise
+from .ingest import STDIN, BadRow, LenientTable, RowOptions, cell, guess_columns, open_table_lenient
+from .store import ImportCounts, ItemRecord, Store
+from .suggestion import Suggester
+
+DEFAULT_MIN_CONFIDENCE = 0.8
+DEFAULT_CHUNK_SIZE = 2000
+# Chunks handed out per worker before the parent waits for the oldest: enough that one slow chunk
+# (a run of long complaints) does not leave the other workers idle, few enough to keep memory flat.
+IN_FLIGHT_PER_WORKER = 4
+OUTPUT_FORMATS = ("csv", "jsonl")
+REJECT_COLUMNS = ("line", "reason", "raw")
+_FORMULA = frozenset(_FORMULA_START)  # first characters a spreadsheet would run as a formula
+
+# A suggester factory: (codebook) -> Suggester. Must be picklable (a module-level function) when
+# workers are processes; None means whylabel.model.load_suggester(codebook, model, models_dir=...).
+SuggesterFactory = Callable[[Codebook], Suggester]
+
+
+def suggestion_columns(codebook: Codebook) -> list[str]:
+    return ["reasons", "driver", *(f"p_{n}" for n in codebook.reason_names), "confidence", "needs_review",
+            "evidence"]
+
+
+def output_columns(input_columns: Sequence[str], codebook: Codebook) -> tuple[list[str], list[str]]:
+    """(output header, input header as written): an input column named like an added one becomes input_<name>."""
+    added = suggestion_columns(codebook)
+    taken = set(added)
+    renamed = []
+    for c in input_columns:
+        name = c
+        while name in taken:
+            name = f"input_{name}"
+        taken.add(name)
+        renamed.append(name)
+    return renamed + added, renamed
+
+
+def default_rejects_path(out: str | None, source: str) -> str:
+    """labeled.csv -> labeled.rejects.csv; for stdout, beside the input (stdin: ./predict.rejects.csv)."""
+    if out and out != "-":
+        p = Path(out)
+        return str(p.with_name(p.stem + ".rejects.csv"))
+    if source != STDIN:
+        p = Path(source)
+        return str(p.with_name(p.stem + ".rejects.csv"))
+    return "predict.rejects.csv"
+
+
+# ---------------------------------------------------------------------------------------------
+# The labeling step: the same code in-process (--workers 1) and in each worker process.
+
+
+@dataclass
+class LabelerSpec:
+    """Everything a worker needs to build its labeler: small and picklable (no model inside)."""
+
+    codebook_path: str | None
+    model: str | None = None
+    models_dir: str | None = None
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    csv_cells: bool = True
+    keep_suggestions: bool = False
+    factory: SuggesterFactory | None = None
+
+    def load_suggester(self, codebook: Codebook) -> Suggester:
+        if self.factory is not None:
+            return self.factory(codebook)
+        from .model import load_suggester  # spaCy + scikit-learn: only where a model is used
+
+        return load_suggester(codebook, self.model, models_dir=self.models_dir)
+
+
+class Labeler:
+    """Texts in, output cells out: reasons, driver, p_<reason>..., confidence, needs_review, evidence."""
+
+    def __init__(self, codebook: Codebook, suggester: Suggester, spec: LabelerSpec):
+        self.names = codebook.reason_names
+        self.codebook = codebook
+        self.suggester = suggester
+        self.model_id = getattr(suggester, "model_id", "unknown")
+        self.low, self.high = 1.0 - spec.min_confidence, spec.min_confidence
+        self.csv_cells = spec.csv_cells
+        self.keep = spec.keep_suggestions
+
+    def label(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> tuple:
+        """(cells per row, rows needing review, count per reason + "none", suggestion rows or None)."""
+        suggestions = self.suggester.suggest(texts, langs)
+        if len(suggestions) != len(texts):
+            raise RuntimeError(f"the suggester returned {len(suggestions)} suggestions for {len(texts)} texts")
+        names, low, high, as_csv = self.names, self.low, self.high, self.csv_cells
+        index = {n: i for i, n in enumerate(names)}
+        counts = [0] * (len(names) + 1)
+        drivers: dict[tuple, str] = {}
+        # All probabilities and the confidence of a row in one formatting call (hot loop: 1M rows).
+        template = "\x1f".join(["%.4f"] * (len(names) + 1))
+        review = 0
+        rows = []
+        append = rows.append
+        for s in suggestions:
+            probs = s.probabilities
+            ps = [probs.get(n, 0.0) for n in names]
+            reasons = s.reasons
+            if len(reasons) > 1:
+                reasons = tuple(sorted(reasons, key=index.__getitem__))
+            if reasons:
+                for r in reasons:
+                    counts[index[r]] += 1
+            else:
+                counts[-1] += 1
+            unsure = False
+            for p in ps:
+                if low < p < high:
+                    unsure = True
+                    break
+            review += unsure
+            driver = drivers.get(reasons)
+            if driver is None:
+                driver = drivers[reasons] = self.codebook.driver_of(reasons)
+            evidence = self._evidence(s, ps) if s.evidence else ""
+            if as_csv:
+                append((";".join(reasons) or "none", driver,
+                        *(template % (*ps, s.confidence)).split("\x1f"), "1" if unsure else "0", evidence))
+            else:
+                append((list(reasons), driver, *(round(p, 4) for p in ps), round(s.confidence, 4), int(unsure),
+                        evidence))
+        kept = [s.to_row(0, self.model_id) for s in suggestions] if self.keep else None
+        return rows, review, counts, kept
+
+    def _evidence(self, s: Any, ps: list[float]) -> str:
+        """Words behind each reason the model chose or is unsure of: "price: te duur | terms: retour"."""
+        if not s.evidence:
+            return ""
+        parts = []
+        for n, p in zip(self.names, ps):
+            if p <= self.low and n not in s.reasons:
+                continue
+            spans = s.evidence.get(n)
+            if not spans:
+                continue
+            words: list[str] = []
+            for e in sorted(spans, key=lambda e: -e.weight):
+                w = " ".join(e.text.split()).lower()
+                if w and w not in words:
+                    words.append(w)
+                if len(words) == 3:
+                    break
+            if words:
+                parts.append(f"{n}: {', '.join(words)}")
+        return " | ".join(parts)
+
+
+_WORKER: Labeler | None = None
+
+
+def _init_worker(spec: LabelerSpec) -> None:
+    """Runs once per worker process: load the codebook and the model, ignore Ctrl-C (the parent handles it)."""
+    global _WORKER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's clean-up handler (fork copies it)
+    with contextlib.suppress(ImportError):  # one BLAS thread per worker: the workers are the parallelism
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    codebook = load_codebook(spec.codebook_path)
+    _WORKER = Labeler(codebook, spec.load_suggester(codebook), spec)
+
+
+def _label_in_worker(texts: list[str], langs: list[str | None] | None) -> tuple:
+    assert _WORKER is not None, "worker not initialised"
+    return _WORKER.label(texts, langs)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+@dataclass
+class PredictSummary:
+    input: str
+    output: str | None
+    rejects: str | None
+    format: str = ""
+    encoding: str = ""
+    columns: dict[str, str] = field(default_factory=dict)
+    model_id: str = ""
+    workers: int = 1
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    rows_read: int = 0
+    labeled: int = 0  # labeled with confidence: needs_review 0
+    needs_review: int = 0
+    rejected: int = 0
+    rejected_why: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # rows whose `reasons` include it; "none" = empty
+    elapsed_s: float = 0.0
+    rows_per_s: float = 0.0
+    db: str | None = None
+    added: int | None = None
+    duplicates: int | None = None
+
+    def reject(self, why: str) -> None:
+        self.rejected += 1
+        key = reject_kind(why)
+        self.rejected_why[key] = self.rejected_why.get(key, 0) + 1
+
+    def to_json(self) -> dict:
+        d = dict(vars(self))
+        d["elapsed_s"] = round(self.elapsed_s, 2)
+        d["rows_per_s"] = round(self.rows_per_s, 1)
+        if self.db is None:
+            for k in ("db", "added", "duplicates"):
+                d.pop(k)
+        return d
+
+
+_KINDS = (
+    ("fields but the header has", "extra fields"), ("broken JSON", "broken JSON"),
+    ("expected a JSON object", "not a JSON object"), ("undecodable", "undecodable"),
+    ("cannot decode", "undecodable"), ("broken CSV", "broken CSV"), ("broken TSV", "broken TSV"),
+)
+
+
+def reject_kind(reason: str) -> str:
+    """The stable kind of a reject reason, for the summary's counts ("extra fields", "no text", ...)."""
+    for needle, kind in _KINDS:
+        if needle in reason:
+            return kind
+    return reason.split(" (")[0]
+
+
+Progress = Callable[[int, "float | None"], None]  # (rows done, fraction of the input done; None: unknown)
+
+
+def predict(
+    source: str,
+    codebook: Codebook,
+    *,
+    out: str | None = None,
+    out_format: str | None = None,
+    excel: bool = False,
+    rejects: str | None = None,
+    columns: dict[str, str | None] | None = None,
+    options: RowOptions | None = None,
+    input_format: str | None = None,
+    model: str | None = None,
+    models_dir: str | None = None,
+    workers: int | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    strict: bool = False,
+    store: Store | str | Path | None = None,
+    progress: Progress | None = None,
+    stdin: IO[bytes] | None = None,
+    factory: SuggesterFactory | None = None,
+) -> PredictSummary:
+    """Label an export into `out` (a path, "-" for stdout) and/or into `store`; see the module contract.
+
+    `store` is a Store, or a database path that is opened only once the input and the model passed
+    their checks (so a refused run creates no database either).
+    """
+    if out is None and store is None:
+        raise ValueError("predict needs an output file, a store, or both")
+    if not 0.5 <= min_confidence <= 1.0:
+        raise InputError(source, f"--min-confidence must be between 0.5 and 1 (got {min_confidence})")
+    out_format = (out_format or _format_from_name(out)).lower()
+    if out_format not in OUTPUT_FORMATS:
+        raise InputError(str(out), f"unknown output format {out_format!r} (expected csv or jsonl)")
+    if excel and out_format != "csv":
+        raise InputError(str(out), "--excel applies to CSV output only")
+    workers = max(1, workers or os.cpu_count() or 1)
+    opts = options or RowOptions()
+    started = time.perf_counter()
+
+    # Everything that can refuse the whole run happens before any output is opened.
+    table = open_table_lenient(source, format=input_format, stdin=stdin)
+    with contextlib.closing(table):
+        cols = guess_columns(table, columns)
+        if store is not None and not opts.source and not cols.source:
+            from .ingest import source_from_filename
+
+            opts.default_source = source_from_filename(table.path) or "unknown"
+        spec = LabelerSpec(
+            codebook_path=codebook.path, model=model, models_dir=models_dir, min_confidence=min_confidence,
+            csv_cells=out_format == "csv", keep_suggestions=store is not None, factory=factory,
+        )
+        # Load the model here once: a foreign or mismatched model stops the run before any output.
+        local = Labeler(codebook, spec.load_suggester(codebook), spec)
+        header, _ = output_columns(table.columns, codebook)
+        summary = PredictSummary(
+            input=table.path, output=out, rejects=None, format=table.format, encoding=table.encoding,
+            columns={k: v for k, v in vars(cols).items() if v}, model_id=local.model_id, workers=workers,
+            min_confidence=min_confidence,
+        )
+        if out is not None or rejects is not None:
+            summary.rejects = rejects or default_rejects_path(out, source)
+        with contextlib.ExitStack() as stack:
+            if store is not None and not isinstance(store, Store):
+                store = stack.enter_context(Store(store))
+            writer = None
+            if out is not None:
+                writer = TableWriter(stack.enter_context(atomic_output(out)), header, format=out_format, excel=excel)
+            run = _Run(table, cols, codebook, opts, summary, stack=stack, writer=writer, strict=strict,
+                       chunk_size=chunk_size, progress=progress, store=store)
+            if workers == 1:
+                labels = run.label_in_process(local)
+            else:
+                del local
+                labels = run.label_in_pool(spec, workers)
+            if store is None:
+                for _ in labels:
+                    pass
+            else:
+                counts = ImportCounts()
+                run.import_counts = counts
+                store.import_records(
+                    labels, path=table.path if source != STDIN else "<stdin>", format=table.format,
+                    options={"columns": summary.columns, "encoding": table.encoding, "predict": True,
+                             "model_id": summary.model_id},
+                    codebook_hash=codebook.hash, counts=counts,
+                )
+                summary.db = str(store.path)
+                summary.added, summary.duplicates = counts.added, counts.duplicates
+            run.finish()
+    summary.elapsed_s = time.perf_counter() - started
+    summary.rows_per_s = summary.rows_read / summary.elapsed_s if summary.elapsed_s else 0.0
+    return summary
+
+
+def _format_from_name(out: str | None) -> str:
+    if out and Path(out).suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    return "csv"
+
+
+class _Chunk:
+    __slots__ = ("texts", "langs", "cells", "records")
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.langs: list[str | None] = []
+        self.cells: list[list[Any]] = []  # the input cells of each row, ready to write
+        self.records: list[ItemRecord] = []
+
+
+class _Run:
+    """One predict run: reads chunks, hands them out, writes results back in input order."""
+
+    def __init__(self, table: LenientTable, cols: Any, codebook: Codebook, opts: RowOptions,
+                 summary: PredictSummary, *, stack: contextlib.ExitStack, writer: TableWriter | None,
+                 strict: bool, chunk_size: int, progress: Progress | None, store: Store | None):
+        self.table, self.cols, self.codebook, self.opts = table, cols, codebook, opts
+        self.summary, self.strict, self.chunk_size = summary, strict, max(1, chunk_size)
+        self.progress, self.store = progress, store
+        self.names = codebook.reason_names
+        self.reason_counts = [0] * (len(self.names) + 1)
+        self.writer = writer
+        self.neutralise = writer is None or writer.format == "csv"  # CSV cells are made spreadsheet-safe
+        self.stack = stack  # where the rejects file joins the outputs that appear only when complete
+        self.rejects_to = summary.rejects
+        self._rejects: Any = None
+        self.import_counts: ImportCounts | None = None
+        self.rows_done = 0
+        self.size = os.path.getsize(table.path) if os.path.isfile(table.path) else 0
+        self._fraction = 0.0
+        self._detect = None
+        self._prepare = None
+        if store is not None:
+            from .ingest import prepare_row
+
+            self._prepare = prepare_row
+            if not opts.lang and not cols.lang:
+                from .nlp import detect_language
+
+                self._detect = detect_language
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def chunks(self) -> Iterator[_Chunk]:
+        table, cols, summary = self.table, self.cols, self.summary
+        text_col, lang_col, fixed_lang = cols.text, cols.lang, self.opts.lang
+        columns = table.columns
+        ncols = len(columns)
+        as_csv = self.neutralise
+        keep_cells = self.writer is not None
+        from_csv = table.format in ("csv", "tsv")  # every cell is a str, in header order
+        formula = _FORMULA
+        langs: dict[Any, str | None] = {}
+        chunk = _Chunk()
+        for item in table.rows:
+            summary.rows_read += 1
+            if isinstance(item, BadRow):
+                self.reject(item)
+                continue
+            number, row = item
+            text = row.get(text_col)
+            if type(text) is not str:
+                text = cell(row, text_col)
+            else:
+                text = text.strip()
+            if not text:
+                self.reject(BadRow(number, "no text", table.last_raw()))
+                continue
+            if self._prepare is not None:
+                try:
+                    rec = self._prepare(table, number, row, cols, self.opts, self.codebook, self._detect)
+                except InputError as exc:
+                    self.reject(BadRow(number, exc.detail, table.last_raw()))
+                    continue
+                if isinstance(rec, str):  # prepare_row's own skip reasons
+                    self.reject(BadRow(number, rec, table.last_raw()))
+                    continue
+                chunk.records.append(rec)
+                lang = rec.lang
+            elif fixed_lang or not lang_col:
+                lang = fixed_lang
+            else:
+                value = row.get(lang_col)
+                lang = langs.get(value, "?")
+                if lang == "?":
+                    lang = langs[value] = _lang(value)
+            chunk.texts.append(text)
+            chunk.langs.append(lang)
+            if not keep_cells:  # into the store only: nothing to write
+                pass
+            elif as_csv and from_csv and len(row) == ncols:
+                chunk.cells.append([("'" + v) if v[:1] in formula else v for v in row.values()])
+            elif as_csv:
+                chunk.cells.append([_csv_input(row.get(c)) for c in columns])
+            else:
+                chunk.cells.append([row.get(c) for c in columns])
+            if len(chunk.texts) >= self.chunk_size:
+                yield chunk
+                chunk = _Chunk()
+        if chunk.texts:
+            yield chunk
+
+    def reject(self, bad: BadRow) -> None:
+        if self.strict:
+            raise InputError(self.table.path, bad.reason, row=bad.number, row_label=self.table.row_label)
+        self.summary.reject(bad.reason)
+        if self._rejects is None:
+            self._open_rejects()
+        self._rejects.writerow([bad.number, bad.reason, neutralise(bad.raw)])
+
+    def _open_rejects(self) -> None:
+        if self.rejects_to is None:  # into the store only, no file named: keep them beside the input
+            self.rejects_to = self.summary.rejects = default_rejects_path(None, self.summary.input)
+        stream = self.stack.enter_context(atomic_output(self.rejects_to))
+        self._rejects = csv.writer(stream, lineterminator="\n")
+        self._rejects.writerow(REJECT_COLUMNS)
+
+    def finish(self) -> None:
+        """A rejects file beside a file output is always (re)written, so a stale one never misleads."""
+        if self._rejects is None and self.summary.output not in (None, "-") and self.rejects_to:
+            self._open_rejects()
+        s = self.summary
+        s.reasons = {n: c for n, c in zip((*self.names, "none"), self.reason_counts)}
+        s.labeled = s.rows_read - s.rejected - s.needs_review
+        if self.progress:
+            self.progress(self.rows_done, 1.0 if self.size else None)
+
+    # -- labeling ----------------------------------------------------------------------------------
+
+    def label_in_process(self, labeler: Labeler) -> Iterator[ItemRecord]:
+        for chunk in self.chunks():
+            yield from self.emit(chunk, labeler.label(chunk.texts, _langs(chunk.langs)))
+        self._sync_import_counts()
+
+    def _sync_import_counts(self) -> None:
+        """The import registry row records what was read and rejected, as `whylabel import` does."""
+        if self.import_counts is not None:
+            self.import_counts.rows_read = self.summary.rows_read
+            self.import_counts.skipped = self.summary.rejected
+            self.import_counts.skipped_why = dict(self.summary.rejected_why)
+
+    def label_in_pool(self, spec: LabelerSpec, workers: int) -> Iterator[ItemRecord]:
+        methods = multiprocessing.get_all_start_methods()
+        # fork: workers start in milliseconds and share the libraries the parent already imported.
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(spec,))
+        inflight: deque[tuple[_Chunk, Future]] = deque()
+        try:
+            for chunk in self.chunks():
+                inflight.append((chunk, pool.submit(_label_in_worker, chunk.texts, _langs(chunk.langs))))
+                chunk.texts = []  # sent; the parent keeps only what it writes
+                if len(inflight) >= IN_FLIGHT_PER_WORKER * workers:
+                    done, fut = inflight.popleft()
+                    yield from self.emit(done, fut.result())
+            while inflight:
+                done, fut = inflight.popleft()
+                yield from self.emit(done, fut.result())
+            self._sync_import_counts()
+        finally:
+            for _, fut in inflight:
+                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _report(self, rows: int) -> None:
+        """Rows written so far; the byte position read, scaled back by the rows still in flight."""
+        self.rows_done += rows
+        if not self.progress:
+            return
+        fraction = None
+        if self.size and self.summary.rows_read:
+            read = self.table.bytes_read() or self.size  # 0: the reader is through and closed the file
+            done = read / self.size * (self.rows_done / self.summary.rows_read)
+            self._fraction = fraction = max(self._fraction, min(done, 1.0))
+        self.progress(self.rows_done, fraction)
+
+    def emit(self, chunk: _Chunk, result: tuple) -> Iterator[ItemRecord]:
+        rows, review, counts, kept = result
+        self._report(len(rows))
+        self.summary.needs_review += review
+        for i, c in enumerate(counts):
+            self.reason_counts[i] += c
+        if self.writer is not None:
+            write = self.writer.write_values
+            for cells, added in zip(chunk.cells, rows):
+                cells.extend(added)
+                write(cells)
+        if self.store is not None and kept is not None:
+            yield from chunk.records
+            # Resumed by import_records after it stored the last record: the rows have ids now.
+            ids = self.store.item_ids_by_hash([r.hash for r in chunk.records])
+            self.store.save_suggestions(
+                {**row, "item_id": ids[rec.hash]} for rec, row in zip(chunk.records, kept)
+            )
+
+
+def _langs(langs: list[str | None]) -> list[str | None] | None:
+    return langs if any(langs) else None
+
+
+def _lang(value: Any) -> str | None:
+    if not value:
+        return None
+    from .ingest import normalise_lang
+
+    return normalise_lang(str(value))
+
+
+def _csv_input(value: Any) -> Any:
+    if type(value) is str:
+        return neutralise(value)
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return neutralise(json.dumps(value, ensure_ascii=False))
+    return value
+
+
+__all__ = [
+    "DEFAULT_MIN_CONFIDENCE", "Labeler", "LabelerSpec", "PredictSummary", "default_rejects_path",
+    "output_columns", "predict", "suggestion_columns",
+]
