@@ -265,7 +265,7 @@ def test_fill_suggestions_writes_the_unlabeled_items(codebook, store):
 def test_texts_in_an_undetectable_language_and_empty_texts_still_get_a_suggestion(codebook):
     out = CueSuggester(codebook).suggest(["", "   ", "🙂", "12345"])
     assert len(out) == 4 and all(s.reasons == () and len(s.probabilities) == 6 for s in out)
-    assert analyse([""], None)[0].arr.shape == (0, 3)
+    assert analyse([""], None)[0].arr.shape == (0, 2)
 
 
 def test_the_type_table_starts_afresh_beyond_its_limit_without_changing_scores(codebook, monkeypatch):
@@ -279,3 +279,29 @@ def test_the_type_table_starts_afresh_beyond_its_limit_without_changing_scores(c
     assert np.allclose(est.decision_function(X[:8]), expected[:8], atol=1e-5)
     assert np.allclose(est.decision_function(X), expected, atol=1e-5)
     assert est.features._n <= len({w for t, _ in X for w in t.split()}) + 40
+
+
+def test_the_fast_constructors_make_ordinary_suggestions_and_evidence():
+    from whylabel.model import _evidence, _suggestion
+    from whylabel.suggestion import Evidence, Suggestion
+
+    e = _evidence(3, 7, "late", 0.25)
+    assert e == Evidence(3, 7, "late", 0.25) and hash(e) == hash(Evidence(3, 7, "late", 0.25))
+    assert repr(e) == repr(Evidence(3, 7, "late", 0.25)) and e.to_json() == [3, 7, "late", 0.25]
+    s = _suggestion({"price": 0.9}, ("price",), {"price": (e,)}, 0.35)
+    assert s == Suggestion({"price": 0.9}, ("price",), {"price": (e,)}, 0.35)
+    assert s.confidence == pytest.approx(0.9) and s.margin == pytest.approx(0.55)
+    with pytest.raises(AttributeError):
+        s.threshold = 0.5  # still frozen
+
+
+def test_evidence_spans_are_exact_around_odd_whitespace(codebook):
+    s = CueSuggester(codebook)
+    texts = ["Way  too expensive ", "too expensive\nand I am scared", "  scared  "]
+    for text, sug in zip(texts, s.suggest(texts, ["en"] * 3)):
+        assert sug.reasons
+        for ev in (e for evs in sug.evidence.values() for e in evs):
+            assert text[ev.start:ev.end] == ev.text and ev.text == ev.text.strip()
+    out = s.suggest(texts, ["en"] * 3)
+    assert {e.text for e in out[0].evidence["price"]} == {"too expensive"}
+    assert {e.text for e in out[2].evidence["fear"]} == {"scared"}

@@ -101,3 +101,38 @@ def test_negation_scope_marks_the_words_after_a_negation(matcher):
     scoped = {words[p] for p in t.scoped.tolist()}
     assert {"trust", "this", "shop"} <= scoped
     assert not scoped & {"not", "price", "fine", "but", "the"}  # the comma stops the scope
+
+
+def test_the_batch_analysis_gives_each_text_its_tokens_and_exact_spans():
+    texts = ["Way  too expensive ", "te duur\necht", "", "don't trust them"]
+    batch = analyse(texts, ["en", "nl", "en", "en"], keep_docs=True)
+    assert len(batch) == 4 and batch.offsets.tolist()[0] == 0 and batch.arr.shape[1] == 2
+    assert batch.lang_code.tolist() == [0, 1, 0, 0]
+    for a in batch:
+        assert [a.span(i, i + 1) for i in range(len(a.arr)) if not a.doc[i].is_space] == \
+            [(t.idx, t.idx + len(t.text)) for t in a.doc if not t.is_space]
+    assert batch[-1].text == "don't trust them" and batch[2].arr.shape == (0, 2)
+    with pytest.raises(IndexError):
+        batch[4]
+    # A list of analyses is joined into the same batch form.
+    from whylabel.features import as_analyses
+
+    again = as_analyses(list(batch))
+    assert again.texts == batch.texts and (again.arr == batch.arr).all() and (again.offsets == batch.offsets).all()
+
+
+def test_fast_cue_path_equals_spacys_phrase_matcher_on_support_tickets(matcher):
+    import csv
+
+    with open(REPO / "sample_feedback" / "support_tickets.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter=";"))
+    col = next(c for c in rows[0] if c.lower() in ("message", "text", "body", "description"))
+    texts = [r[col] for r in rows] + ["the shipping costs, shipping cost and delivery times", "I do not trust it"]
+    analyses = analyse(texts, None, keep_docs=True)
+    t = Features([], [], [], len(matcher.reasons), 1.0, matcher).tokens(analyses)
+    total = 0
+    for d, a in enumerate(analyses):
+        fast = sorted(set(t.cues_of(d)), key=lambda m: (m.start, m.end, m.cue))
+        assert fast == matcher.match_reference(a.doc, a.lang), a.text
+        total += sum(m.end - m.start > 2 for m in fast)
+    assert total > 5  # cue phrases of three or more words occur: the pre-filter is exercised

@@ -35,10 +35,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .nlp import LANGS, NEGATION_SCOPE, NEGATIONS, SCOPE_BREAKS, Analysis, CueMatch, CueMatcher, pipeline
+from .nlp import LANGS, NEGATION_SCOPE, NEGATIONS, SCOPE_BREAKS, Analyses, Analysis, CueMatch, CueMatcher, pipeline
 
 BIGRAM_MUL = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: mixes the first hash of a pair
 _LANG_SALT = {"en": np.uint64(0), "nl": np.uint64(0x5BD1E9955BD1E995)}
+_SALTS = np.array([_LANG_SALT[lang] for lang in LANGS], dtype=np.uint64)  # by LANGS index
 _CURRENCY_WORDS = frozenset({"euro", "euros", "eur", "dollar", "dollars", "usd", "pound", "pounds", "gbp",
                              "cent", "cents", "eurocent", "bucks", "quid", "€", "$", "£"})
 _EN_SUFFIXES = ("ingly", "edly", "ness", "ment", "ings", "ing", "ies", "ied", "ers", "ed", "es", "er", "ly", "s")
@@ -93,6 +94,18 @@ def pair_keys(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 def text_pair_keys(hashes: np.ndarray, lang: str) -> np.ndarray:
     """Pair keys of one text's tokens, salted by language (bigrams are language-specific)."""
     return pair_keys(hashes[:-1], hashes[1:]) ^ _LANG_SALT[lang]
+
+
+def as_analyses(analyses) -> Analyses:
+    """The batch form of analysed texts (a list of `Analysis` is joined once)."""
+    if isinstance(analyses, Analyses):
+        return analyses
+    items = list(analyses)
+    offsets = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum([len(a.arr) for a in items], out=offsets[1:])
+    arr = np.concatenate([a.arr for a in items]) if items else np.zeros((0, 2), dtype=np.uint64)
+    docs = [a.doc for a in items] if any(a.doc is not None for a in items) else None
+    return Analyses([a.text for a in items], [a.lang for a in items], arr, offsets, docs)
 
 
 def cue_feature_name(cue) -> str:
@@ -171,14 +184,14 @@ class HashIndex:
         self.n += len(keys)
 
 
-NEG, BREAK, PUNCT, SINGLE, STEM2 = 1, 2, 4, 8, 16  # type flags
+NEG, BREAK, PUNCT, SINGLE, STEM2, STEM2B = 1, 2, 4, 8, 16, 32  # type flags
 
 
 @dataclass
 class Tokens:
     """The tokens of a batch, concatenated: what both the matrix and the scores are built from."""
 
-    analyses: list[Analysis]
+    analyses: Analyses
     offsets: np.ndarray  # (n + 1) token offsets of each text
     doc_of: np.ndarray  # per token: its text
     gid: np.ndarray  # per token: row in the type table
@@ -191,7 +204,7 @@ class Tokens:
     m_end: np.ndarray
     m_offsets: np.ndarray  # (n + 1) offsets of each text's matches
     cue_counts: np.ndarray  # (n, reasons)
-    arr: np.ndarray  # (tokens, 3): LOWER hash, character offset, length
+    arr: np.ndarray  # (tokens, 2): LOWER hash, character offset
     flags: np.ndarray  # per token: its type's flags (NEG, BREAK, PUNCT, SINGLE, STEM2)
 
     def cues_of(self, d: int) -> list[CueMatch]:
@@ -236,21 +249,38 @@ class Features:
         info: dict[int, list] = {}
         for j, k in enumerate(self.bigram_keys.tolist()):
             info.setdefault(k, [-1, -1, False])[0] = self.n_types + j
+        # A pair that starts longer cues is checked word by word only where its third word can
+        # continue one (`_triples`), unless one of its cues ends there or in a stem (`always`).
+        always: set[int] = set()
+        triples: set[int] = set()
+        strings = {lang: pipeline(lang).vocab.strings for lang in LANGS}
         for lang, h0, h1, cid, complete in matcher.pairs:
             k = int(pair_keys(np.array([h0], dtype=np.uint64), np.array([h1], dtype=np.uint64))[0] ^ _LANG_SALT[lang])
             entry = info.setdefault(k, [-1, -1, False])
             if complete and entry[1] < 0 and not entry[2]:
                 entry[1] = cid
             else:  # longer cues or several cues on one pair: checked word by word
+                if entry[1] >= 0 or complete:
+                    always.add(k)
                 entry[1] = -1
                 entry[2] = True
+            toks = matcher.cues[cid].tokens
+            if len(toks) >= 3 and not (matcher.cues[cid].stem and len(toks) == 3):
+                h2 = strings[lang].add(toks[2])
+                triples.add(int(pair_keys(np.array([k], dtype=np.uint64), np.array([h2], dtype=np.uint64))[0]))
+            elif len(toks) >= 3:
+                always.add(k)
         keys = np.fromiter(info.keys(), dtype=np.uint64, count=len(info))
         vals = list(info.values())
         self._pair_bigram = np.array([v[0] for v in vals], dtype=np.int64)
         self._pair_cue = np.array([v[1] for v in vals], dtype=np.int64)
         self._pair_more = np.array([v[2] for v in vals], dtype=bool)
+        self._pair_always = np.array([k in always for k in info], dtype=bool)
         self._pairs = HashIndex(max(1, len(keys)), spread=16)
         self._pairs.add(keys, np.arange(len(keys), dtype=np.int64))
+        self._triples = HashIndex(max(1, len(triples)), spread=16)
+        self._triples.add(np.fromiter(triples, dtype=np.uint64, count=len(triples)),
+                          np.zeros(len(triples), dtype=np.int64))
         self.coef = None if coef is None else np.asarray(coef, dtype=np.float64)
         if self.coef is not None:
             wc = self.coef[:, : self.n_text] * self.idf[None, :]
@@ -273,13 +303,14 @@ class Features:
         self._neg_feat = np.full(cap, -1, dtype=np.int64)
         self._single1 = np.full(cap, -1, dtype=np.int64)
         self._single_more = np.zeros(cap, dtype=bool)
+        self._len = np.zeros(cap, dtype=np.int64)  # characters of the type (for evidence spans)
         self._q = np.zeros(cap)
         self._qn = np.zeros(cap)
         # float32: half the memory traffic of the per-token gather; sums stay well within 1e-5
         self._w = np.zeros((cap, R), dtype=np.float32) if self.coef is not None else None
         self._wn = np.zeros((cap, R), dtype=np.float32) if self.coef is not None else None
 
-    _ARRAYS = ("_flags", "_neg_feat", "_single1", "_single_more", "_q", "_qn", "_w", "_wn")
+    _ARRAYS = ("_flags", "_neg_feat", "_single1", "_single_more", "_len", "_q", "_qn", "_w", "_wn")
 
     def _grow(self, need: int) -> None:
         cap = len(self._q)
@@ -311,11 +342,13 @@ class Features:
             if self.keep_names:
                 self._names.append(names)
             self._lower.append(lower)
+            self._len[g] = len(lower)
             nf = index.get("n:" + lower, -1)
             self._neg_feat[g] = nf
             single, stem2 = matcher.type_cues(lang, lower)
             flags = (NEG if lower in NEGATIONS[lang] else 0) | (PUNCT if lex.is_punct else 0) \
-                | (BREAK if lex.is_punct or lower in SCOPE_BREAKS else 0) | (STEM2 if stem2 else 0)
+                | (BREAK if lex.is_punct or lower in SCOPE_BREAKS else 0) | (STEM2 if stem2 else 0) \
+                | (STEM2B if matcher.second_stem(lang, lower) else 0)
             if single:
                 flags |= SINGLE
                 self._single[g] = single
@@ -333,7 +366,7 @@ class Features:
         self._n = start + len(keys)
         self._index.add(keys, np.arange(start, self._n, dtype=np.int64))
 
-    def _lookup(self, keys: np.ndarray, hashes: np.ndarray, offsets: np.ndarray, analyses: list[Analysis]) -> np.ndarray:
+    def _lookup(self, keys: np.ndarray, hashes: np.ndarray, offsets: np.ndarray, analyses: Analyses) -> np.ndarray:
         gid = self._index.get(keys)
         miss = np.nonzero(gid < 0)[0]
         if len(miss):
@@ -348,7 +381,8 @@ class Features:
                     new_keys, first = np.unique(keys[miss], return_index=True)
                     where = miss[first]
                     owners = np.searchsorted(offsets, where, side="right") - 1
-                    self._add_types(new_keys, hashes[where], [analyses[o].lang for o in owners])
+                    langs = analyses.langs
+                    self._add_types(new_keys, hashes[where], [langs[o] for o in owners.tolist()])
                     gid[miss] = self._index.get(keys[miss])
         return gid
 
@@ -360,21 +394,21 @@ class Features:
 
     # -- tokens of a batch ---------------------------------------------------------------------
 
-    def tokens(self, analyses: list[Analysis]) -> Tokens:
+    def tokens(self, analyses: Analyses | Sequence[Analysis]) -> Tokens:
+        analyses = as_analyses(analyses)
         n = len(analyses)
-        lens = np.fromiter((len(a.arr) for a in analyses), dtype=np.int64, count=n)
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(lens, out=offsets[1:])
+        offsets = analyses.offsets
+        lens = np.diff(offsets)
         total = int(offsets[-1])
         R = self.n_reasons
         empty = np.zeros(0, dtype=np.int64)
         if not total:
             return Tokens(analyses, offsets, empty, empty, empty, empty, empty, empty, empty, empty, empty,
-                          np.zeros(n + 1, dtype=np.int64), np.zeros((n, R)), np.zeros((0, 3), dtype=np.uint64),
+                          np.zeros(n + 1, dtype=np.int64), np.zeros((n, R)), np.zeros((0, 2), dtype=np.uint64),
                           np.zeros(0, dtype=np.uint8))
-        arr = np.concatenate([a.arr for a in analyses]) if n > 1 else analyses[0].arr
+        arr = analyses.arr
         hashes = arr[:, 0]
-        salt = np.fromiter((_LANG_SALT[a.lang] for a in analyses), dtype=np.uint64, count=n)
+        salt = _SALTS[analyses.lang_code]
         tok_salt = np.repeat(salt, lens) if salt.any() else None
         keys = hashes ^ tok_salt if tok_salt is not None else np.ascontiguousarray(hashes)
         doc_of = np.repeat(np.arange(n, dtype=np.int64), lens)
@@ -420,20 +454,31 @@ class Features:
                     mc.append(cue[two])
                     ms.append(hp[two])
                     me.append(hp[two] + 2)
-                check = hp[self._pair_more[hv]]
+                more = self._pair_more[hv]
+                check = hp[more]
+                if len(check):
+                    # Keep a pair-start whose third word can continue a cue (or that always needs a look).
+                    c3 = np.minimum(check + 2, total - 1)
+                    k3 = pair_keys(pk[check], hashes[c3])
+                    ok = self._pair_always[hv[more]] | ((self._triples.get(k3) >= 0) & (check + 2 < total)
+                                                        & (doc_of[c3] == doc_of[check]))
+                    check = check[ok]
             else:
                 check = empty
             stem2 = flagged[(fl & STEM2) != 0]
             stem2 = stem2[stem2 < total - 1]
             if len(stem2):
-                check = np.union1d(check, stem2[doc_of[stem2] == doc_of[stem2 + 1]])
+                # A two-word cue ending in a stem needs a next word that starts with such a stem.
+                stem2 = stem2[(doc_of[stem2] == doc_of[stem2 + 1]) & ((flags[stem2 + 1] & STEM2B) != 0)]
+                check = np.union1d(check, stem2)
             if len(check):
                 extra = []
                 lowers = self._lower
+                langs = analyses.langs
                 for p, d in zip(check.tolist(), doc_of[check].tolist()):
                     end = min(int(offsets[d + 1]), p + self._max_cue)
                     rest = [lowers[x] for x in gid[p + 1:end].tolist()]
-                    for cid, length in self.matcher.continues(analyses[d].lang, lowers[int(gid[p])], rest):
+                    for cid, length in self.matcher.continues(langs[d], lowers[int(gid[p])], rest):
                         extra.append((d, cid, p, p + length))
                 if extra:
                     e = np.array(extra, dtype=np.int64)
@@ -480,14 +525,12 @@ class Features:
         n = len(t.analyses)
         dense = np.zeros((n, self.n_reasons + len(LANGS)))
         dense[:, : self.n_reasons] = self.cue_weight * np.log1p(t.cue_counts)
-        lang_pos = {lg: i for i, lg in enumerate(LANGS)}
-        dense[np.arange(n), self.n_reasons + np.fromiter((lang_pos[a.lang] for a in t.analyses), dtype=np.int64,
-                                                         count=n)] = 1.0
+        dense[np.arange(n), self.n_reasons + t.analyses.lang_code] = 1.0
         return dense
 
     # -- training: the design matrix -----------------------------------------------------------
 
-    def matrix(self, analyses: list[Analysis]) -> sp.csr_matrix:
+    def matrix(self, analyses: Analyses | Sequence[Analysis]) -> sp.csr_matrix:
         t = self.tokens(analyses)
         n = len(analyses)
         g = t.gid
@@ -514,7 +557,7 @@ class Features:
 
     # -- prediction: scores without the matrix -------------------------------------------------
 
-    def batch(self, analyses: list[Analysis], intercept: np.ndarray) -> Batch:
+    def batch(self, analyses: Analyses | Sequence[Analysis], intercept: np.ndarray) -> Batch:
         """Linear scores (n, reasons) = X @ coef.T + intercept, computed token by token."""
         t = self.tokens(analyses)
         coef = self.coef

@@ -118,14 +118,15 @@ def detect_encoding(path: Path, *, chunk_size: int = 1 << 20) -> str:
 
 def detect_format(path: Path, encoding: str) -> str:
     ext = path.suffix.lower().lstrip(".")
-    if ext in ("jsonl", "ndjson"):
-        return "jsonl"
-    if ext in ("csv", "tsv", "json"):
-        # Trust a .json extension only for the array/object form; a JSON-lines file named .json is common.
-        if ext != "json":
-            return ext
+    if ext in ("jsonl", "ndjson", "csv", "tsv"):
+        return ext if ext != "ndjson" else "jsonl"
+    # A .json extension is checked: a JSON-lines file named .json is common.
     with open(path, encoding=encoding, errors="replace") as f:
-        head = f.read(65536)
+        return sniff_format(f.read(65536), ext=ext)
+
+
+def sniff_format(head: str, *, ext: str = "") -> str:
+    """Format from the first block of text (a file's, or a pipe's with no name)."""
     stripped = head.lstrip("\ufeff \t\r\n")
     if stripped.startswith("["):
         return "json"
@@ -663,21 +664,6 @@ def _stdin_encoding(head: bytes) -> str:
         if exc.start < len(head) - 3:  # not just a character cut in half at the end of the block
             return "cp1252"
     return "utf-8"
-
-
-def sniff_format(head: str) -> str:
-    """Format of a stream with no name, from its first block (the same rules as detect_format)."""
-    stripped = head.lstrip("\ufeff \t\r\n")
-    if stripped.startswith("["):
-        return "json"
-    if stripped.startswith("{"):
-        first_line = stripped.split("\n", 1)[0]
-        try:
-            json.loads(first_line)
-        except ValueError:
-            return "json"
-        return "jsonl"
-    return "tsv" if _pick_delimiter(head) == "\t" else "csv"
 
 
 def open_table_lenient(

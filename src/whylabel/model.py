@@ -55,6 +55,25 @@ MODEL_THRESHOLD = 0.35
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def _evidence(start: int, end: int, text: str, weight: float) -> Evidence:
+    """`Evidence(...)` at half the cost: a frozen dataclass sets each field through
+    object.__setattr__; here its __dict__ is set once (same object; a test holds them equal)."""
+    ev = _new(Evidence)
+    _setattr(ev, "__dict__", {"start": start, "end": end, "text": text, "weight": weight})
+    return ev
+
+
+def _suggestion(probabilities: dict, reasons: tuple, evidence: dict, threshold) -> Suggestion:
+    s = _new(Suggestion)
+    _setattr(s, "__dict__", {"probabilities": probabilities, "reasons": reasons, "evidence": evidence,
+                             "threshold": threshold})
+    return s
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
 
@@ -279,10 +298,12 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
 
         owner, pos = ragged(off[pd], off[pd + 1] - off[pd])
         w = batch.token_scores[pos, pr[owner]] * inv_norm[pd[owner]]
-        keep = (w > 0) & ((t.flags[pos] & PUNCT) == 0)
-        u_pair, u_w, u_s, u_e = [owner[keep]], [w[keep]], [pos[keep]], [pos[keep] + 1]
+        idx = np.flatnonzero((w > 0) & ((t.flags[pos] & PUNCT) == 0))
+        u_pair, u_w, u_s = [owner[idx]], [w[idx]], [pos[idx]]
+        u_e = [u_s[0] + 1]
 
         mlens = t.m_offsets[pd + 1] - t.m_offsets[pd]
+        n_cue = 0
         if mlens.sum():
             m_owner, mi = ragged(t.m_offsets[pd], mlens)
             r_m, d_m = pr[m_owner], pd[m_owner]
@@ -301,59 +322,90 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
             rr = feats.cue_reason[t.m_cue[mi]]
             c = t.cue_counts[d_m, rr]
             wm += self.coef_[r_m, feats.n_text + rr] * self.cue_weight * np.log1p(c) / np.maximum(c, 1)
-            keep = wm > 0
-            if keep.any():
-                # A token inside one of its pair's cue phrases is evidence through the phrase only.
+            keep = np.flatnonzero(wm > 0)
+            if len(keep):
+                # A token inside one of its pair's cue phrases is evidence through the phrase only
+                # (a pair is a text and a reason, and a position belongs to one text).
                 cp, cs, ce = m_owner[keep], s_g[keep], e_g[keep]
-                covered = [cp * (total + 1) + cs]
-                for j in range(1, int((ce - cs).max())):
+                covered = np.zeros((total, len(self.classes_)), dtype=bool)
+                cr = pr[cp]
+                for j in range(int((ce - cs).max())):
                     inside = cs + j < ce
-                    covered.append(cp[inside] * (total + 1) + cs[inside] + j)
-                tkey = u_pair[0] * (total + 1) + u_s[0]
-                free = ~np.isin(tkey, np.concatenate(covered))
+                    covered[cs[inside] + j, cr[inside]] = True
+                free = np.flatnonzero(~covered[u_s[0], pr[u_pair[0]]])
                 u_pair[0], u_w[0], u_s[0], u_e[0] = u_pair[0][free], u_w[0][free], u_s[0][free], u_e[0][free]
                 u_pair.append(cp)
                 u_w.append(wm[keep])
                 u_s.append(cs)
                 u_e.append(ce)
+                n_cue = len(keep)
         pair = np.concatenate(u_pair)
         w = np.concatenate(u_w)
         s_ = np.concatenate(u_s)
         e_ = np.concatenate(u_e)
         if not len(pair):
             return [() for _ in range(P)]
+        is_cue = np.zeros(len(pair), dtype=bool)
+        if n_cue:
+            is_cue[-n_cue:] = True
         # Only units within a tenth of their pair's strongest can make the top few: sort those.
         best = np.zeros(P)
         np.maximum.at(best, pair, w)
-        keep = w >= 0.1 * best[pair]
-        pair, w, s_, e_ = pair[keep], w[keep], s_[keep], e_[keep]
+        keep = np.flatnonzero(w >= 0.1 * best[pair])
         # By pair, then weight; on a tie (cue phrases alone) the longer phrase says more.
-        order = np.argsort(pair * (2.0 * float(w.max()) + 1.0) - w - 1e-9 * (e_ - s_), kind="stable")
-        pair, w, s_, e_ = pair[order], w[order], s_[order], e_[order]
-        first = np.searchsorted(pair, np.arange(P))
-        sel = (np.arange(len(pair)) - first[pair]) < top_k + 1  # +1: overlapping cue phrases
-        pair, w, s_, e_ = pair[sel], w[sel], s_[sel], e_[sel]
-        slope = self.calibration_[pr, 0].tolist()
-        starts = t.arr[s_, 1].tolist()
-        last = t.arr[e_ - 1]
-        ends = (last[:, 1] + last[:, 2]).tolist()
-        texts = [t.analyses[d].text for d in pd.tolist()]
-        out: list[list] = [[] for _ in range(P)]
-        spans: list[list] = [[] for _ in range(P)]
-        for k, wk, a, b, c0, c1 in zip(pair.tolist(), w.tolist(), s_.tolist(), e_.tolist(), starts, ends):
-            got = spans[k]
-            if len(got) >= top_k:
-                continue
-            clash = False
-            for x, y in got:
-                if a < y and x < b:
-                    clash = True
+        key = pair[keep] * (2.0 * float(w.max()) + 1.0) - w[keep] - 1e-9 * (e_[keep] - s_[keep])
+        order = keep[np.argsort(key, kind="stable")]
+        pair, w, s_, e_, is_cue = pair[order], w[order], s_[order], e_[order], is_cue[order]
+        first = np.searchsorted(pair, np.arange(P + 1))
+        rank = np.arange(len(pair)) - first[pair]
+        sel = np.flatnonzero(rank <= top_k)  # +1: overlapping cue phrases
+        pair, w, s_, e_, is_cue, rank = pair[sel], w[sel], s_[sel], e_[sel], is_cue[sel], rank[sel]
+        # Token units never overlap another unit of their pair (tokens inside its phrases were
+        # dropped), so only pairs with two overlapping phrases need the greedy walk below.
+        clash = np.zeros(len(pair), dtype=bool)
+        cue_at = np.flatnonzero(is_cue)
+        for j in range(1, top_k + 1):
+            a_, b_ = cue_at[j:], cue_at[:-j]
+            hit = (pair[a_] == pair[b_]) & (s_[a_] < e_[b_]) & (s_[b_] < e_[a_])
+            clash[a_[hit]] = True
+        slow = np.zeros(P, dtype=bool)
+        slow[pair[clash]] = True
+        fast = ~slow[pair] & (rank < top_k)
+        slope = self.calibration_[pr, 0]
+        all_texts = t.analyses.texts
+        texts = [all_texts[d] for d in pd.tolist()]
+        starts = t.arr[s_, 1].astype(np.int64)
+        # A unit ends where its last token does (its type's length), never past the next token.
+        ends = t.arr[e_ - 1, 1].astype(np.int64) + feats._len[t.gid[e_ - 1]]
+        text_len = np.fromiter(map(len, texts), dtype=np.int64, count=P)[pair]
+        nxt = np.where(e_ < off[pd[pair] + 1], t.arr[np.minimum(e_, total - 1), 1].astype(np.int64), text_len)
+        ends = np.minimum(ends, nxt)
+        out: list = [()] * P
+        fi = np.flatnonzero(fast)
+        if len(fi):
+            fp = pair[fi]
+            evs = [_evidence(c0, c1, texts[k][c0:c1], wk) for k, c0, c1, wk in
+                   zip(fp.tolist(), starts[fi].tolist(), ends[fi].tolist(), (w[fi] * slope[fp]).tolist())]
+            bounds = np.flatnonzero(np.diff(fp)) + 1
+            lo = [0] + bounds.tolist()
+            hi = bounds.tolist() + [len(fp)]
+            for k, x, y in zip(fp[lo].tolist(), lo, hi):
+                out[k] = tuple(evs[x:y])
+        for k in np.flatnonzero(slow).tolist():
+            got: list = []
+            ev: list = []
+            mine = np.flatnonzero(pair == k)
+            for i in mine.tolist():
+                if len(got) >= top_k:
                     break
-            if clash:
-                continue
-            got.append((a, b))
-            out[k].append(Evidence(c0, c1, texts[k][c0:c1], wk * slope[k]))
-        return [tuple(o) for o in out]
+                a, b = int(s_[i]), int(e_[i])
+                if any(a < y and x < b for x, y in got):
+                    continue
+                got.append((a, b))
+                c0, c1 = int(starts[i]), int(ends[i])
+                ev.append(_evidence(c0, c1, texts[k][c0:c1], float(w[i] * slope[k])))
+            out[k] = tuple(ev)
+        return out
 
 
 class _LinearFit:
@@ -469,7 +521,6 @@ class ModelSuggester:
         batch = est.batch(analyses)
         P = est.proba_of(batch)
         thr = self.threshold
-        out = []
         reasons = self.reasons
         rows = P.tolist()
         pd, pr = np.nonzero(P >= thr)
@@ -477,9 +528,7 @@ class ModelSuggester:
         per_doc: list[dict] = [{} for _ in rows]
         for d, r, ev in zip(pd.tolist(), pr.tolist(), evidence):
             per_doc[d][reasons[r]] = ev
-        for row, ev in zip(rows, per_doc):
-            out.append(Suggestion(dict(zip(reasons, row)), tuple(ev), ev, thr))
-        return out
+        return [_suggestion(dict(zip(reasons, row)), tuple(ev), ev, thr) for row, ev in zip(rows, per_doc)]
 
     def predict_proba(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> np.ndarray:
         """Probabilities only (no evidence): what evaluation needs."""

@@ -15,6 +15,7 @@ trailing `*` on the last word matches any token starting with that stem.
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -90,17 +91,18 @@ def normalise_lang(lang: str | None) -> str | None:
 
 
 _KNOWN = {lg: lg for lg in LANGS}
+_LANG_CODE = {lg: i for i, lg in enumerate(LANGS)}
 
 
 def resolve_languages(texts: Sequence[str], langs: Sequence[str | None] | None) -> list[str]:
     """The language of each text: the given one when known, else detected, else English."""
     if langs is None:
         return [detect_language(t, DEFAULT_LANG) for t in texts]
-    known = _KNOWN
-    out = [known.get(lg) for lg in langs]  # type: ignore[arg-type]
-    for i, lang in enumerate(out):
-        if lang is None:
-            out[i] = normalise_lang(langs[i]) or detect_language(texts[i], DEFAULT_LANG)
+    out = list(map(_KNOWN.get, langs))  # type: ignore[arg-type]
+    if None in out:
+        for i, lang in enumerate(out):
+            if lang is None:
+                out[i] = normalise_lang(langs[i]) or detect_language(texts[i], DEFAULT_LANG)
     return out
 
 
@@ -225,6 +227,10 @@ class CueMatcher:
         single = tuple(self._single[lang].get(lower, ())) + self.stem_cues(lang, lower)
         return single, lower in self._stem2_first.get(lang, ())
 
+    def second_stem(self, lang: str, lower: str) -> bool:
+        """Can the type be the second word of a two-word cue that ends in a stem?"""
+        return any(lower.startswith(st) for st in self._second_stems[lang])
+
     def continues(self, lang: str, first: str, lowers: Sequence[str]) -> list[tuple[int, int]]:
         """Multi-word cues starting with `first` whose next words are `lowers`: [(cue, length)]."""
         out = []
@@ -285,39 +291,100 @@ class Analysis:
         self.text = text
         self.lang = lang
         self.doc = doc  # spacy.tokens.Doc, or None: keeping a batch of Docs alive costs ~10 % speed
-        self.arr = arr  # numpy uint64 (tokens, 3): LOWER hash, character offset, length of each token
+        self.arr = arr  # numpy uint64 (tokens, 2): LOWER hash and character offset of each token
 
     @property
     def lower(self):
         return self.arr[:, 0]
 
     def span(self, start: int, end: int) -> tuple[int, int]:
-        """Character offsets of tokens [start, end)."""
-        return int(self.arr[start, 1]), int(self.arr[end - 1, 1] + self.arr[end - 1, 2])
+        """Character offsets of tokens [start, end) (the tokens are not whitespace tokens)."""
+        return int(self.arr[start, 1]), token_end(self.text, self.arr[:, 1], end - 1)
+
+
+def token_end(text: str, starts, p: int) -> int:
+    """Where token `p` ends: the next token's start (or the text's end) less the one space a
+    token may carry. Exact for every token but whitespace tokens, which are never evidence."""
+    e = int(starts[p + 1]) if p + 1 < len(starts) else len(text)
+    return e - 1 if e > int(starts[p]) + 1 and text[e - 1] == " " else e
+
+
+class Analyses(Sequence):
+    """The texts of a batch, tokenised once: the token arrays of all texts concatenated (what the
+    features read, with no per-text Python step), and an `Analysis` per text on demand."""
+
+    def __init__(self, texts: list[str], langs: list[str], arr, offsets, docs: list | None = None,
+                 lang_code=None):
+        import numpy as np
+
+        self.texts = texts
+        self.langs = langs
+        self.arr = arr  # (tokens, 2) uint64: LOWER hash, character offset
+        self.offsets = offsets  # (n + 1) int64: each text's first token
+        self.docs = docs
+        if lang_code is None:
+            lang_code = np.fromiter(map(_LANG_CODE.__getitem__, langs), dtype=np.int64, count=len(langs))
+        self.lang_code = lang_code  # index into LANGS
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self.texts)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(i)
+        return Analysis(self.texts[i], self.langs[i], self.docs[i] if self.docs else None,
+                        self.arr[self.offsets[i]:self.offsets[i + 1]])
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self.texts)))
 
 
 def analyse(texts: Sequence[str], langs: Sequence[str | None] | None = None, *,
-            batch_size: int = 256, keep_docs: bool = False) -> list[Analysis]:
+            batch_size: int = 256, keep_docs: bool = False) -> Analyses:
     """Tokenise each text once with its language's pipeline (the Docs only with `keep_docs`:
     everything downstream reads the token array)."""
-    from spacy.attrs import IDX, LENGTH, LOWER
+    import numpy as np
+    from spacy.attrs import IDX, LOWER
 
-    attrs = [LOWER, IDX, LENGTH]
-    texts = [t if type(t) is str else ("" if t is None else str(t)) for t in texts]
+    attrs = [LOWER, IDX]
+    texts = list(texts)
+    if set(map(type, texts)) - {str}:
+        texts = [t if type(t) is str else ("" if t is None else str(t)) for t in texts]
     resolved = resolve_languages(texts, langs)
-    out: list[Analysis | None] = [None] * len(texts)
-    for lang in LANGS:
-        if all(lg == lang for lg in resolved):
-            idx = range(len(texts))
+    n = len(texts)
+    arrs: list = [None] * n
+    docs: list | None = [None] * n if keep_docs else None
+    code = np.fromiter(map(_LANG_CODE.__getitem__, resolved), dtype=np.int64, count=n)
+    for k, lang in enumerate(LANGS):
+        if n and code.min() == code.max() == k:
+            idx = range(n)
         else:
-            idx = [i for i, lg in enumerate(resolved) if lg == lang]
+            idx = np.flatnonzero(code == k).tolist()
             if not idx:
                 continue
         tokenizer = pipeline(lang).tokenizer
-        docs = tokenizer.pipe([texts[i] for i in idx], batch_size=batch_size)
-        for i, doc in zip(idx, docs):
-            arr = doc.to_array(attrs)
-            if arr.ndim != 2:
-                arr = arr.reshape(-1, 3)
-            out[i] = Analysis(texts[i], lang, doc if keep_docs else None, arr)
-    return out  # type: ignore[return-value]
+        if type(idx) is range:
+            group = texts
+        else:
+            group = list(itemgetter(*idx)(texts)) if len(idx) > 1 else [texts[idx[0]]]
+        stream = tokenizer.pipe(group, batch_size=batch_size)
+        if docs is None:
+            if type(idx) is range:
+                arrs = [doc.to_array(attrs) for doc in stream]
+                break
+            for i, doc in zip(idx, stream):
+                arrs[i] = doc.to_array(attrs)
+        else:
+            for i, doc in zip(idx, stream):
+                arrs[i] = doc.to_array(attrs)
+                docs[i] = doc
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    if n:
+        np.cumsum(np.fromiter(map(len, arrs), dtype=np.int64, count=n), out=offsets[1:])
+    arr = np.concatenate(arrs).reshape(-1, 2) if n else np.zeros((0, 2), dtype=np.uint64)
+    return Analyses(texts, resolved, arr, offsets, docs, code)
