@@ -180,15 +180,19 @@ class _Lines:
             yield raw.rstrip(b"\r\n")
 
 
-def open_table(path: str | Path, *, format: str | None = None, encoding: str | None = None) -> Table:
-    p = Path(path)
-    name = str(path)
+def _check_file(p: Path, name: str) -> None:
     if not p.exists():
         raise InputError(name, "file not found")
     if p.is_dir():
         raise InputError(name, "is a directory, not a file")
     if p.stat().st_size == 0:
         raise InputError(name, "the file is empty")
+
+
+def open_table(path: str | Path, *, format: str | None = None, encoding: str | None = None) -> Table:
+    p = Path(path)
+    name = str(path)
+    _check_file(p, name)
     enc = encoding or detect_encoding(p)
     fmt = (format or detect_format(p, enc)).lower()
     if fmt not in FORMATS:
@@ -702,12 +706,7 @@ def open_table_lenient(
         name, replaced = "<stdin>", True
     else:
         p = Path(path)
-        if not p.exists():
-            raise InputError(name, "file not found")
-        if p.is_dir():
-            raise InputError(name, "is a directory, not a file")
-        if p.stat().st_size == 0:
-            raise InputError(name, "the file is empty")
+        _check_file(p, name)
         enc = detect_encoding(p)
         fmt = fmt or detect_format(p, enc)
         fp = open(p, "rb")
