@@ -402,6 +402,13 @@ class Store:
 
     # -- items and queues ----------------------------------------------------------------------
 
+    def _where_in(self, sql: str, values: Iterable[Any], *, size: int = 500) -> Iterator[tuple]:
+        """Run `sql` (with an `IN ({marks})` slot) over many values, in chunks SQLite accepts."""
+        values = list(values)
+        for start in range(0, len(values), size):
+            chunk = values[start:start + size]
+            yield from self.db.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)
+
     def item(self, item_id: int) -> dict | None:
         row = self.db.execute(
             "SELECT i.id, i.external_id, i.source, i.breakpoint, b.moment, b.stage, i.text, i.lang,"
@@ -530,11 +537,8 @@ class Store:
         ids = self.queue(order="oldest")
         if limit is not None:
             ids = ids[:limit]
-        for chunk_start in range(0, len(ids), 500):
-            chunk = ids[chunk_start:chunk_start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self.db.execute(f"SELECT id, text, lang FROM items WHERE id IN ({marks}) ORDER BY id", chunk):
-                yield {"id": r[0], "text": r[1], "lang": r[2]}
+        for r in self._where_in("SELECT id, text, lang FROM items WHERE id IN ({marks}) ORDER BY id", ids):
+            yield {"id": r[0], "text": r[1], "lang": r[2]}
 
     def register_model(self, *, model_id: str, name: str, path: str, codebook_hash: str, card: dict) -> None:
         with self.db.atomic():
@@ -604,26 +608,19 @@ class Store:
     def suggestions_for(self, item_ids: Sequence[int]) -> dict[int, dict]:
         """Stored suggestions of many items in one query (keyed by item id)."""
         out: dict[int, dict] = {}
-        ids = list(item_ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self.db.execute(
-                "SELECT item_id, model_id, probabilities, evidence, reasons, confidence, margin, created_at"
-                f" FROM suggestions WHERE item_id IN ({marks})", chunk,
-            ):
-                out[row[0]] = self._suggestion_dict(row)
+        for row in self._where_in(
+            "SELECT item_id, model_id, probabilities, evidence, reasons, confidence, margin, created_at"
+            " FROM suggestions WHERE item_id IN ({marks})", item_ids,
+        ):
+            out[row[0]] = self._suggestion_dict(row)
         return out
 
     def texts(self, item_ids: Sequence[int]) -> list[tuple[int, str, str | None]]:
         """(id, text, lang) of many items, in the order asked (unknown ids are left out)."""
         found: dict[int, tuple[int, str, str | None]] = {}
         ids = list(item_ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self.db.execute(f"SELECT id, text, lang FROM items WHERE id IN ({marks})", chunk):
-                found[r[0]] = (r[0], r[1], r[2])
+        for r in self._where_in("SELECT id, text, lang FROM items WHERE id IN ({marks})", ids):
+            found[r[0]] = (r[0], r[1], r[2])
         return [found[i] for i in ids if i in found]
 
     # -- batch predict ---------------------------------------------------------------------------
@@ -631,10 +628,6 @@ class Store:
     def item_ids_by_hash(self, hashes: Sequence[str]) -> dict[str, int]:
         """Item ids of content hashes (those stored so far, inside an open import too)."""
         out: dict[str, int] = {}
-        keys = list(dict.fromkeys(hashes))
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self.db.execute(f"SELECT hash, id FROM items WHERE hash IN ({marks})", chunk):
-                out[r[0]] = r[1]
+        for r in self._where_in("SELECT hash, id FROM items WHERE hash IN ({marks})", dict.fromkeys(hashes)):
+            out[r[0]] = r[1]
         return out
