@@ -64,3 +64,25 @@ def test_out_of_the_box_quality_on_real_weakly_labeled_feedback(codebook):
     result = score(items, s.predict_proba([i["text"] for i in items], [i["lang"] for i in items]), s.threshold)
     assert result["macro_f1"] >= DEV_FLOOR, result["per_reason"]
     assert result["per_reason"]["price"]["f1"] >= 0.6
+
+
+def test_evidence_is_never_a_quiet_word_but_negations_and_telling_words_stay(codebook):
+    """On the whole sample, evidence is words a researcher can read a reason in, not "the"/"op"."""
+    from whylabel.features import quiet_words
+
+    texts, langs = [], []
+    with open(REPO / "sample_feedback" / "product_reviews.jsonl", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            texts.append(row["review"])
+            langs.append(row["language"])
+    s = load_suggester(codebook, "default", models_dir=REPO / "models")
+    spans = [(e.text.lower(), lang) for sug, lang in zip(s.suggest(texts, langs), langs)
+             for evs in sug.evidence.values() for e in evs]
+    assert len(spans) > 300
+    assert not [w for w, lang in spans if w in quiet_words(lang)]
+    assert {"the", "de", "op", "they", "het"} <= quiet_words("en") | quiet_words("nl")
+    assert not {"not", "n't", "niet", "geen", "too", "waarom"} & (quiet_words("en") | quiet_words("nl"))
+    (sug,) = s.suggest(["They said it would arrive on Monday and they lied to me again"], ["en"])
+    assert "trust" in sug.reasons
+    assert sug.evidence["trust"] and not {e.text.lower() for e in sug.evidence["trust"]} & {"they", "on", "and", "to", "it"}

@@ -36,7 +36,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .errors import ModelError
 from .evaluation import evaluate_probabilities, kfold_indices
-from .features import PUNCT, Batch, Features, cue_feature_name, text_pair_keys
+from .features import Batch, Features, cue_feature_name, text_pair_keys
 from .nlp import LANGS, Analysis, CueMatcher, analyse, cue_table
 from .suggestion import DEFAULT_THRESHOLD, Evidence, Suggestion
 
@@ -277,7 +277,8 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
 
         A unit is a token (its words, stem, negation and half of each bigram it is in) or a cue
         phrase (its tokens plus the cue features); the top units by weight that do not overlap are
-        the evidence. Weights are calibrated log-odds: the reason's score would drop by that much
+        the evidence. Punctuation and quiet words (`features.quiet_words`: "the", "op") are never
+        units: they count in the score but tell a researcher nothing. Weights are calibrated log-odds: the reason's score would drop by that much
         without the unit.
         """
         P = len(docs)
@@ -298,7 +299,7 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
 
         owner, pos = ragged(off[pd], off[pd + 1] - off[pd])
         w = batch.token_scores[pos, pr[owner]] * inv_norm[pd[owner]]
-        idx = np.flatnonzero((w > 0) & ((t.flags[pos] & PUNCT) == 0))
+        idx = np.flatnonzero((w > 0) & ~feats._quiet[t.gid[pos]])
         u_pair, u_w, u_s = [owner[idx]], [w[idx]], [pos[idx]]
         u_e = [u_s[0] + 1]
 
