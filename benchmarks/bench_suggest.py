@@ -3,16 +3,19 @@
 Usage:
     python benchmarks/bench_suggest.py                 # default model (what `whylabel suggest` loads)
     python benchmarks/bench_suggest.py --model cues    # cue phrases only
-    python benchmarks/bench_suggest.py --repeat 5 --json
+    python benchmarks/bench_suggest.py --repeat 15 --by-source --json
 
 Texts (../shared/data): customer-support tweets (twcs_sample), clothing reviews, CFPB complaint
 narratives (long) and Dutch ABSA restaurant sentences, mixed in a fixed order. The bare tokenizer is
 `spacy.blank(lang).tokenizer.pipe(texts)` per language, fully consumed; the suggester is
 `Suggester.suggest(texts, langs)` with evidence, in batches of 512 (what `whylabel suggest` does),
 with the languages known (as after an import) and detected. Times are CPU time of this process
-(time.process_time: other work on a shared machine does not count), tokenizer and suggester runs
-interleaved, each figure the best of --repeat runs after one warm-up run (both sides see a warm
-vocabulary).
+(time.process_time), after one warm-up run (both sides see a warm vocabulary and tokenizer cache).
+
+This machine is shared and its speed drifts by tens of percent within a minute, so the tokenizer
+and the suggester run back to back in each of --repeat rounds and the figure is the *median of
+the per-round ratios* (with their range); rates are medians too. `--by-source` adds the ratio per
+source: short Dutch sentences, tweets, reviews, long complaint narratives.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import csv
 import json
 import random
+import statistics
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -74,11 +78,31 @@ def run_suggester(suggester, texts: list[str], langs: list[str] | None, batch: i
     return time.process_time() - t
 
 
+def rounds(sugg, texts: list[str], langs: list[str], repeat: int, detect: bool = False):
+    """CPU seconds per round: tokenizer, suggester (languages known), suggester (detected), back to back."""
+    tok, known, detected = [], [], []
+    for _ in range(repeat):
+        tok.append(bare_tokenizer(texts, langs))
+        known.append(run_suggester(sugg, texts, langs))
+        if detect:
+            detected.append(run_suggester(sugg, texts, None))
+    return tok, known, detected
+
+
+def ratios(tok: list[float], other: list[float]) -> list[float]:
+    return [t / o for t, o in zip(tok, other)]
+
+
+def spread(values: list[float]) -> list[float]:
+    return [round(min(values), 3), round(max(values), 3)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None, help="model name or path; 'cues' for cue phrases only")
     ap.add_argument("--models-dir", default=None)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=9, help="interleaved rounds (the figure is their median)")
+    ap.add_argument("--by-source", action="store_true", help="also the ratio per source (short and long texts)")
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -97,28 +121,45 @@ def main(argv: list[str] | None = None) -> int:
 
     bare_tokenizer(texts, langs)  # warm-up: both sides see a warm vocabulary
     run_suggester(sugg, texts, langs)
-    tok = known = detected = float("inf")
-    for _ in range(args.repeat):
-        tok = min(tok, bare_tokenizer(texts, langs))
-        known = min(known, run_suggester(sugg, texts, langs))
-        detected = min(detected, run_suggester(sugg, texts, None))
+    tok, known, detected = rounds(sugg, texts, langs, args.repeat, detect=True)
     n = len(texts)
+    med = statistics.median
     result = {
-        "model_id": sugg.model_id, "texts": n, "mean_chars": round(chars / n, 1),
+        "model_id": sugg.model_id, "texts": n, "mean_chars": round(chars / n, 1), "rounds": args.repeat,
         "sources": {s: sum(1 for r in rows if r[0] == s) for s in sorted({r[0] for r in rows})},
-        "tokenizer_texts_per_s": round(n / tok), "suggest_texts_per_s": round(n / known),
-        "suggest_detect_lang_texts_per_s": round(n / detected),
-        "ratio": round(tok / known, 3), "ratio_detect_lang": round(tok / detected, 3),
+        "tokenizer_texts_per_s": round(n / med(tok)), "suggest_texts_per_s": round(n / med(known)),
+        "suggest_detect_lang_texts_per_s": round(n / med(detected)),
+        "ratio": round(med(ratios(tok, known)), 3), "ratio_range": spread(ratios(tok, known)),
+        "ratio_detect_lang": round(med(ratios(tok, detected)), 3),
+        "ratio_detect_lang_range": spread(ratios(tok, detected)),
     }
+    if args.by_source:
+        result["by_source"] = {}
+        for src in sorted({r[0] for r in rows}):
+            sel = [r for r in rows if r[0] == src]
+            reps = max(1, 3000 // len(sel))  # small sets repeated: timings of at least ~3,000 texts
+            t_, l_ = [r[1] for r in sel] * reps, [r[2] for r in sel] * reps
+            st, ss, _ = rounds(sugg, t_, l_, args.repeat)
+            result["by_source"][src] = {"texts": len(sel), "mean_chars": round(sum(map(len, t_)) / len(t_), 1),
+                                        "tokenizer_texts_per_s": round(len(t_) / med(st)),
+                                        "suggest_texts_per_s": round(len(t_) / med(ss)),
+                                        "ratio": round(med(ratios(st, ss)), 3), "ratio_range": spread(ratios(st, ss))}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print(f"$ python benchmarks/bench_suggest.py {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip())
-    print(f"{n} texts ({result['sources']}), mean {result['mean_chars']} chars; model {sugg.model_id}")
+    print(f"{n} texts ({result['sources']}), mean {result['mean_chars']} chars; model {sugg.model_id}; "
+          f"median of {args.repeat} interleaved rounds")
     print(f"  bare spaCy tokenizer          {result['tokenizer_texts_per_s']:>8,} texts/s")
-    print(f"  suggest (languages known)     {result['suggest_texts_per_s']:>8,} texts/s   ratio {result['ratio']:.2f}")
+    print(f"  suggest (languages known)     {result['suggest_texts_per_s']:>8,} texts/s   ratio {result['ratio']:.2f} "
+          f"(rounds {result['ratio_range'][0]:.2f}-{result['ratio_range'][1]:.2f})")
     print(f"  suggest (languages detected)  {result['suggest_detect_lang_texts_per_s']:>8,} texts/s   "
-          f"ratio {result['ratio_detect_lang']:.2f}")
+          f"ratio {result['ratio_detect_lang']:.2f} (rounds {result['ratio_detect_lang_range'][0]:.2f}-"
+          f"{result['ratio_detect_lang_range'][1]:.2f})")
+    for src, r in result.get("by_source", {}).items():
+        print(f"  {src:<14} {r['texts']:>5} texts, {r['mean_chars']:>6.0f} chars: tokenizer {r['tokenizer_texts_per_s']:>8,}/s, "
+              f"suggest {r['suggest_texts_per_s']:>7,}/s, ratio {r['ratio']:.2f} "
+              f"({r['ratio_range'][0]:.2f}-{r['ratio_range'][1]:.2f})")
     return 0
 
 
