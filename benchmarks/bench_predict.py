@@ -209,6 +209,10 @@ def main() -> None:
     ap.add_argument("--no-split", action="store_true", help="Skip the in-process time split.")
     ap.add_argument("--no-floor", action="store_true", help="Skip the tokenizer floor (a re-run of predict only).")
     ap.add_argument("--model", help="Model name or path (default: as whylabel predict chooses).")
+    try:
+        import psutil  # noqa: F401
+    except ImportError:
+        sys.exit("bench_predict.py measures worker memory with psutil: pip install -e '.[bench]'")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     results = {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0], "sizes": []}
