@@ -53,6 +53,17 @@ def cli():
     return run
 
 
+def sample_reviews() -> tuple[list[str], list[str]]:
+    """(texts, languages) of the bundled product reviews: hand-written text in both languages."""
+    texts, langs = [], []
+    with open(REPO / "sample_feedback" / "product_reviews.jsonl", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            texts.append(row["review"])
+            langs.append(row["language"])
+    return texts, langs
+
+
 def write_csv(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_bytes(text.encode(encoding))
     return path

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, SHARED_DATA
+from conftest import REPO, SHARED_DATA, sample_reviews
 from whylabel.build_default import build
 from whylabel.model import CARD_FILE, MODEL_FILE, load_model, load_suggester
 
@@ -70,12 +70,7 @@ def test_evidence_is_never_a_quiet_word_but_negations_and_telling_words_stay(cod
     """On the whole sample, evidence is words a researcher can read a reason in, not "the"/"op"."""
     from whylabel.features import quiet_words
 
-    texts, langs = [], []
-    with open(REPO / "sample_feedback" / "product_reviews.jsonl", encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            texts.append(row["review"])
-            langs.append(row["language"])
+    texts, langs = sample_reviews()
     s = load_suggester(codebook, "default", models_dir=REPO / "models")
     spans = [(e.text.lower(), lang) for sug, lang in zip(s.suggest(texts, langs), langs)
              for evs in sug.evidence.values() for e in evs]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, sample_reviews
 from whylabel.features import Features
 from whylabel.nlp import CueMatcher, analyse, cue_table, detect_language, pipeline, resolve_languages
 
@@ -77,12 +77,7 @@ def test_cues_of_one_language_do_not_fire_in_the_other(matcher):
 
 
 def test_fast_cue_path_equals_spacys_phrase_matcher_on_the_sample(matcher):
-    texts, langs = [], []
-    with open(REPO / "sample_feedback" / "product_reviews.jsonl", encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            texts.append(row["review"])
-            langs.append(row["language"])
+    texts, langs = sample_reviews()
     analyses = analyse(texts, langs, keep_docs=True)
     t = Features([], [], [], len(matcher.reasons), 1.0, matcher).tokens(analyses)
     total = 0
