@@ -13,8 +13,8 @@ with the languages known (as after an import) and detected. Times are CPU time o
 (time.process_time), after one warm-up run (both sides see a warm vocabulary and tokenizer cache).
 
 This machine is shared and its speed drifts by tens of percent within a minute, so the tokenizer
-and the suggester run back to back in each of --repeat rounds and the figure is the *median of
-the per-round ratios* (with their range); rates are medians too. `--by-source` adds the ratio per
+and the suggester take turns batch by batch in each of --repeat rounds, and the figure is the
+*median of the per-round ratios* (with their range); rates are medians too. `--by-source` adds the ratio per
 source: short Dutch sentences, tweets, reviews, long complaint narratives.
 """
 
@@ -78,14 +78,33 @@ def run_suggester(suggester, texts: list[str], langs: list[str] | None, batch: i
     return time.process_time() - t
 
 
-def rounds(sugg, texts: list[str], langs: list[str], repeat: int, detect: bool = False):
-    """CPU seconds per round: tokenizer, suggester (languages known), suggester (detected), back to back."""
+def rounds(sugg, texts: list[str], langs: list[str], repeat: int, detect: bool = False, batch: int = 512):
+    """CPU seconds per round: tokenizer, suggester (languages known), suggester (detected).
+
+    Paired batch by batch (each 512-text batch through all three, in turns of order), so that a
+    ratio compares measurements a few milliseconds apart: this machine's speed drifts more than
+    that between whole passes."""
     tok, known, detected = [], [], []
-    for _ in range(repeat):
-        tok.append(bare_tokenizer(texts, langs))
-        known.append(run_suggester(sugg, texts, langs))
-        if detect:
-            detected.append(run_suggester(sugg, texts, None))
+    for k in range(repeat):
+        tt = tk = td = 0.0
+        for i in range(0, len(texts), batch):
+            t_, l_ = texts[i:i + batch], langs[i:i + batch]
+            steps = [("t", lambda: bare_tokenizer(t_, l_)), ("k", lambda: run_suggester(sugg, t_, l_, batch))]
+            if detect:
+                steps.append(("d", lambda: run_suggester(sugg, t_, None, batch)))
+            if (i // batch + k) % 2:
+                steps.reverse()
+            for name, step in steps:
+                spent = step()
+                if name == "t":
+                    tt += spent
+                elif name == "k":
+                    tk += spent
+                else:
+                    td += spent
+        tok.append(tt)
+        known.append(tk)
+        detected.append(td)
     return tok, known, detected
 
 

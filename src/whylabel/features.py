@@ -36,7 +36,8 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 
-from .nlp import LANGS, NEGATION_SCOPE, NEGATIONS, SCOPE_BREAKS, Analyses, Analysis, CueMatch, CueMatcher, pipeline
+from .nlp import (LANGS, NEGATION_SCOPE, NEGATIONS, SCOPE_BREAKS, Analyses, Analysis, CueMatch, CueMatcher,
+                  fast_kernels, pipeline)
 
 BIGRAM_MUL = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: mixes the first hash of a pair
 _LANG_SALT = {"en": np.uint64(0), "nl": np.uint64(0x5BD1E9955BD1E995)}
@@ -130,6 +131,12 @@ def as_analyses(analyses) -> Analyses:
     return Analyses([a.text for a in items], [a.lang for a in items], arr, offsets, docs)
 
 
+def _add_rows(out: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+    """out[rows[i]] += values[i] for repeated rows (bincount per column: np.add.at is slow)."""
+    for r in range(out.shape[1]):
+        out[:, r] += np.bincount(rows, weights=values[:, r], minlength=len(out))
+
+
 def cue_feature_name(cue) -> str:
     return f"c:{cue.lang}:{cue.phrase}"
 
@@ -154,6 +161,13 @@ class HashIndex:
 
     def get(self, q: np.ndarray) -> np.ndarray:
         """Values for keys `q`; -1 where a key is absent."""
+        fast = fast_kernels()
+        if fast is not None:
+            return fast.probe(np.ascontiguousarray(q, dtype=np.uint64), self.keys, self.vals, self.mask)
+        return self.get_numpy(q)
+
+    def get_numpy(self, q: np.ndarray) -> np.ndarray:
+        """`get` without the compiled kernel: a few numpy passes, then Python for long probe chains."""
         slot = (q & self.mask).astype(np.int64)
         vals = self.vals[slot]
         hit = self.keys[slot] == q
@@ -410,6 +424,32 @@ class Features:
                     gid[miss] = self._index.get(keys[miss])
         return gid
 
+    def _scan(self, fast, analyses: Analyses, salt: np.ndarray):
+        """(gid, flags, doc_of, pair positions, pair values) from the compiled pass; new types are
+        added here as in `_lookup`. None when the type table must start afresh (the numpy path
+        then redoes the batch)."""
+        idx, pairs = self._index, self._pairs
+        arr = np.ascontiguousarray(analyses.arr)
+        gid, flags, doc_of, hp, hv = fast.scan(arr, analyses.offsets, salt, idx.keys, idx.vals, idx.mask, self._flags,
+                                               pairs.keys, pairs.vals, pairs.mask, BIGRAM_MUL)
+        miss = np.flatnonzero(gid < 0)
+        if len(miss):
+            hashes = arr[:, 0]
+            keys = hashes[miss] ^ salt[doc_of[miss]]
+            with self._lock:  # as in `_lookup`: one suggester may serve several threads
+                gid[miss] = self._index.get(keys)
+                new = gid[miss] < 0
+                if new.any():
+                    if self._n + int(new.sum()) > MAX_TYPES:
+                        return None
+                    new_keys, first = np.unique(keys[new], return_index=True)
+                    where = miss[new][first]
+                    langs = analyses.langs
+                    self._add_types(new_keys, hashes[where], [langs[o] for o in doc_of[where].tolist()])
+                    gid[miss] = self._index.get(keys)
+            flags[miss] = self._flags[gid[miss]]
+        return gid, flags, doc_of, hp, hv
+
     def type_names(self, g: int) -> list[str]:
         return self._names[g]
 
@@ -433,11 +473,16 @@ class Features:
         arr = analyses.arr
         hashes = arr[:, 0]
         salt = _SALTS[analyses.lang_code]
-        tok_salt = np.repeat(salt, lens) if salt.any() else None
-        keys = hashes ^ tok_salt if tok_salt is not None else np.ascontiguousarray(hashes)
-        doc_of = np.repeat(np.arange(n, dtype=np.int64), lens)
-        gid = self._lookup(keys, hashes, offsets, analyses)
-        flags = self._flags[gid]
+        fast = fast_kernels()
+        scanned = self._scan(fast, analyses, salt) if fast is not None else None
+        if scanned is not None:
+            gid, flags, doc_of, hp, hv = scanned
+        else:
+            tok_salt = np.repeat(salt, lens) if salt.any() else None
+            keys = hashes ^ tok_salt if tok_salt is not None else np.ascontiguousarray(hashes)
+            doc_of = np.repeat(np.arange(n, dtype=np.int64), lens)
+            gid = self._lookup(keys, hashes, offsets, analyses)
+            flags = self._flags[gid]
         flagged = np.nonzero(flags)[0]  # most tokens carry no flag: work on the few that do
         fl = flags[flagged]
 
@@ -460,14 +505,15 @@ class Features:
         md, mc, ms, me = [], [], [], []
         pair_pos = pair_feat = empty
         if total > 1:
-            pk = pair_keys(hashes[:-1], hashes[1:])
-            if tok_salt is not None:
-                pk ^= tok_salt[:-1]
-            val = self._pairs.get(pk)
-            hp = np.nonzero(val >= 0)[0]
-            if len(hp):
+            if scanned is None:
+                pk = pair_keys(hashes[:-1], hashes[1:])
+                if tok_salt is not None:
+                    pk ^= tok_salt[:-1]
+                val = self._pairs.get(pk)
+                hp = np.nonzero(val >= 0)[0]
                 hp = hp[doc_of[hp] == doc_of[hp + 1]]
                 hv = val[hp]
+            if len(hp):
                 bf = self._pair_bigram[hv]
                 keep = bf >= 0
                 pair_pos, pair_feat = hp[keep], bf[keep]
@@ -483,7 +529,7 @@ class Features:
                 if len(check):
                     # Keep a pair-start whose third word can continue a cue (or that always needs a look).
                     c3 = np.minimum(check + 2, total - 1)
-                    k3 = pair_keys(pk[check], hashes[c3])
+                    k3 = pair_keys(pair_keys(hashes[check], hashes[check + 1]) ^ salt[doc_of[check]], hashes[c3])
                     ok = self._pair_always[hv[more]] | ((self._triples.get(k3) >= 0) & (check + 2 < total)
                                                         & (doc_of[c3] == doc_of[check]))
                     check = check[ok]
@@ -584,11 +630,13 @@ class Features:
     def batch(self, analyses: Analyses | Sequence[Analysis], intercept: np.ndarray) -> Batch:
         """Linear scores (n, reasons) = X @ coef.T + intercept, computed token by token."""
         t = self.tokens(analyses)
-        coef = self.coef
         R = self.n_reasons
         g = t.gid
         n = len(analyses)
         total = len(g)
+        fast = fast_kernels()
+        if fast is not None and total:
+            return self._batch_fast(fast, t, intercept)
         tok = self._w[g]
         q = self._q[g]
         if len(t.scoped):
@@ -612,9 +660,35 @@ class Features:
             if empty.any():
                 text_sum[empty] = 0.0
                 sq[empty] = 0.0
+        return self._finish(t, tok, text_sum, sq, intercept)
+
+    def _batch_fast(self, fast, t: Tokens, intercept: np.ndarray) -> Batch:
+        """`batch` with the per-token gather and per-text sums compiled; the few negation-scope
+        and word-pair contributions are added on top (equal to the numpy path to ~1e-7)."""
+        n = len(t.analyses)
+        g = t.gid
+        tok, text_sum, sq = fast.gather_sum(g, t.offsets, self._w, self._q)
+        if len(t.scoped):
+            s = t.scoped
+            wn = self._wn[g[s]]
+            tok[s] += wn
+            _add_rows(text_sum, t.doc_of[s], wn)
+            sq += np.bincount(t.doc_of[s], weights=self._qn[g[s]], minlength=n)
+        if len(t.pair_pos):
+            w = self._wtext[t.pair_feat] * 0.5
+            tok[t.pair_pos] += w
+            tok[t.pair_pos + 1] += w
+            _add_rows(text_sum, t.doc_of[t.pair_pos], 2 * w)
+            sq += np.bincount(t.doc_of[t.pair_pos], weights=self.idf2[t.pair_feat], minlength=n)
+        return self._finish(t, tok, text_sum, sq, intercept)
+
+    def _finish(self, t: Tokens, tok: np.ndarray, text_sum: np.ndarray, sq: np.ndarray, intercept) -> Batch:
+        """Cue features, the norm and the dense part: scores from the per-text sums."""
+        n = len(t.analyses)
+        coef = self.coef
         cr, cc = self._cue_entries(t)
         if len(cr):
-            text_sum += np.stack([np.bincount(cr, weights=self._wtext[cc, r], minlength=n) for r in range(R)], axis=1)
+            _add_rows(text_sum, cr, self._wtext[cc])
             sq += np.bincount(cr, weights=self.idf2[cc], minlength=n)
         norms = np.sqrt(sq)
         norms[norms == 0] = 1.0

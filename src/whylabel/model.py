@@ -60,11 +60,11 @@ _setattr = object.__setattr__
 
 
 def _evidence(start: int, end: int, text: str, weight: float) -> Evidence:
-    """`Evidence(...)` at half the cost: a frozen dataclass sets each field through
-    object.__setattr__; here its __dict__ is set once (same object; a test holds them equal)."""
-    ev = _new(Evidence)
-    _setattr(ev, "__dict__", {"start": start, "end": end, "text": text, "weight": weight})
-    return ev
+    """`Evidence(...)` without the keyword-argument layer of a named tuple's __new__."""
+    return _tuple_new(Evidence, (start, end, text, weight))
+
+
+_tuple_new = tuple.__new__
 
 
 def _suggestion(probabilities: dict, reasons: tuple, evidence: dict, threshold) -> Suggestion:
@@ -385,7 +385,7 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
         fi = np.flatnonzero(fast)
         if len(fi):
             fp = pair[fi]
-            evs = [_evidence(c0, c1, texts[k][c0:c1], wk) for k, c0, c1, wk in
+            evs = [_tuple_new(Evidence, (c0, c1, texts[k][c0:c1], wk)) for k, c0, c1, wk in
                    zip(fp.tolist(), starts[fi].tolist(), ends[fi].tolist(), (w[fi] * slope[fp]).tolist())]
             bounds = np.flatnonzero(np.diff(fp)) + 1
             lo = [0] + bounds.tolist()

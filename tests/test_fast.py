@@ -1,0 +1,112 @@
+"""The compiled kernels (whylabel._fast) give exactly what the numpy paths give.
+
+Each test runs the same work twice: with the kernels, and with WHYLABEL_NO_FAST=1 (the numpy paths
+a machine without a compiler runs), and compares the results.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from conftest import REPO, sample_reviews
+from whylabel import nlp
+from whylabel.features import HashIndex
+from whylabel.model import load_model
+
+TRICKY = ["", " ", "trailing  ", "a\n", "  leading", "don't trust them!!", "Te duur. Echt niet doen",
+          "www.example.nl/retour?id=3 €5,- niet zeker of het past", "I'm not sure... the size? 😊", "x" * 300]
+
+pytestmark = pytest.mark.skipif(nlp.fast_kernels() is None and not os.environ.get("CI"),
+                                reason="whylabel._fast is not built here (no compiler at install time)")
+
+
+@pytest.fixture
+def numpy_only(monkeypatch):
+    """Switch the kernels off for the duration of a `with` block."""
+    class Switch:
+        def __enter__(self):
+            monkeypatch.setenv("WHYLABEL_NO_FAST", "1")
+            nlp.fast_kernels.cache_clear()
+            assert nlp.fast_kernels() is None
+
+        def __exit__(self, *exc):
+            monkeypatch.delenv("WHYLABEL_NO_FAST")
+            nlp.fast_kernels.cache_clear()
+
+    yield Switch()
+    nlp.fast_kernels.cache_clear()
+
+
+def texts_and_langs() -> tuple[list[str], list[str]]:
+    texts, langs = sample_reviews()
+    texts = texts + TRICKY
+    return texts, langs + [nlp.detect_language(t, "en") for t in TRICKY]
+
+
+def test_the_kernels_are_built_in_ci():
+    """CI installs with a compiler: a silent fallback there would hide a broken build."""
+    if os.environ.get("CI"):
+        assert nlp.fast_kernels() is not None
+
+
+def test_token_arrays_equal_spacys_to_array(numpy_only):
+    texts, langs = texts_and_langs()
+    fast = nlp.analyse(texts, langs)
+    with numpy_only:
+        ref = nlp.analyse(texts, langs)
+    assert fast.offsets.tolist() == ref.offsets.tolist()
+    assert fast.arr.dtype == ref.arr.dtype == np.uint64 and (fast.arr == ref.arr).all()
+    assert fast.langs == ref.langs
+    kept = nlp.analyse(texts[:5], langs[:5], keep_docs=True)
+    assert [len(d) for d in kept.docs] == np.diff(kept.offsets).tolist()
+
+
+def test_hash_lookups_equal_the_numpy_probe():
+    rng = np.random.default_rng(1)
+    index = HashIndex(expected=500, spread=1)  # a crowded table: long probe chains
+    keys = np.unique(rng.integers(0, 2**63, 600, dtype=np.uint64))
+    index.add(keys, np.arange(len(keys)))
+    clash = (keys[:50] & index.mask) | (np.uint64(1) << np.uint64(62))  # absent keys in taken slots
+    q = np.concatenate([keys, rng.integers(0, 2**63, 400, dtype=np.uint64), clash])
+    assert (index.get(q) == index.get_numpy(q)).all()
+    assert (index.get(keys) == np.arange(len(keys))).all()
+
+
+def test_scores_tokens_and_evidence_equal_the_numpy_path(numpy_only, codebook):
+    texts, langs = texts_and_langs()
+    fast_s = load_model(REPO / "models" / "default", codebook)
+    est = fast_s.estimator
+    a = nlp.analyse(texts, langs)
+    got = est.batch(a)
+    fast_out = fast_s.suggest(texts, langs)
+    with numpy_only:
+        ref_s = load_model(REPO / "models" / "default", codebook)
+        ref_est = ref_s.estimator
+        ref = ref_est.batch(nlp.analyse(texts, langs))
+        ref_out = ref_s.suggest(texts, langs)
+    t, r = got.tokens, ref.tokens
+    for name in ("offsets", "doc_of", "scoped", "pair_pos", "pair_feat", "m_doc", "m_cue", "m_start", "m_end",
+                 "flags"):
+        assert np.array_equal(getattr(t, name), getattr(r, name)), name
+    assert [est.features.lower_of(g) for g in t.gid.tolist()] == [ref_est.features.lower_of(g) for g in r.gid.tolist()]
+    assert np.allclose(got.scores, ref.scores, rtol=0, atol=1e-6)
+    assert np.allclose(got.token_scores, ref.token_scores, rtol=0, atol=1e-6)
+    assert [s.reasons for s in fast_out] == [s.reasons for s in ref_out]
+    assert [{k: [(e.start, e.end, e.text) for e in v] for k, v in s.evidence.items()} for s in fast_out] == \
+        [{k: [(e.start, e.end, e.text) for e in v] for k, v in s.evidence.items()} for s in ref_out]
+    assert sum(len(s.reasons) for s in fast_out) > 100  # the comparison covers real suggestions
+
+
+def test_new_words_mid_stream_get_types_in_both_paths(numpy_only, codebook):
+    """A batch full of words the type table has not seen yet: the kernel's misses go to Python."""
+    s = load_model(REPO / "models" / "default", codebook)
+    words = [f"zorblax{i} qwerty{i} te duur" for i in range(300)]
+    first = s.predict_proba(words, ["nl"] * 300)
+    again = s.predict_proba(words, ["nl"] * 300)  # now every type is known
+    with numpy_only:
+        ref = load_model(REPO / "models" / "default", codebook).predict_proba(words, ["nl"] * 300)
+    assert np.allclose(first, ref, atol=1e-6) and np.allclose(again, ref, atol=1e-6)
+    assert (first[:, 3] > 0.5).all()  # "te duur": price
