@@ -408,46 +408,49 @@ class Features:
         gid = self._index.get(keys)
         miss = np.nonzero(gid < 0)[0]
         if len(miss):
-            with self._lock:  # one suggester may serve several threads (UI workers)
-                gid[miss] = self._index.get(keys[miss])
-                miss = miss[gid[miss] < 0]
-                if len(miss) and self._n + len(miss) > MAX_TYPES:
-                    # Start afresh (streaming millions of texts); this batch's types come back first.
+            owners = np.searchsorted(offsets, miss, side="right") - 1
+            got = self._add_missing(keys[miss], hashes[miss], owners, analyses.langs)
+            if got is None:
+                # Start afresh (streaming millions of texts); this batch's types come back first.
+                with self._lock:
                     self._reset_types()
-                    miss = np.arange(len(keys))
-                if len(miss):
-                    new_keys, first = np.unique(keys[miss], return_index=True)
-                    where = miss[first]
-                    owners = np.searchsorted(offsets, where, side="right") - 1
-                    langs = analyses.langs
-                    self._add_types(new_keys, hashes[where], [langs[o] for o in owners.tolist()])
-                    gid[miss] = self._index.get(keys[miss])
+                owners = np.searchsorted(offsets, np.arange(len(keys)), side="right") - 1
+                return self._add_missing(keys, hashes, owners, analyses.langs, full_ok=True)
+            gid[miss] = got
+        return gid
+
+    def _add_missing(self, keys: np.ndarray, hashes: np.ndarray, owners: np.ndarray, langs: list[str],
+                     full_ok: bool = False) -> np.ndarray | None:
+        """Type ids of tokens the table lacked (owners: each token's text), adding the new types;
+        None when they would overflow MAX_TYPES (unless `full_ok`)."""
+        with self._lock:  # one suggester may serve several threads (UI workers)
+            gid = self._index.get(keys)
+            new = np.flatnonzero(gid < 0)
+            if len(new):
+                if not full_ok and self._n + len(new) > MAX_TYPES:
+                    return None
+                new_keys, first = np.unique(keys[new], return_index=True)
+                where = new[first]
+                self._add_types(new_keys, hashes[where], [langs[o] for o in owners[where].tolist()])
+                gid = self._index.get(keys)
         return gid
 
     def _scan(self, fast, analyses: Analyses, salt: np.ndarray):
-        """(gid, flags, doc_of, pair positions, pair values) from the compiled pass; new types are
-        added here as in `_lookup`. None when the type table must start afresh (the numpy path
-        then redoes the batch)."""
+        """(gid, flags, doc_of, pair positions, pair values) from the compiled pass, new types
+        added as in `_lookup`. None when the type table must start afresh (the numpy path then
+        redoes the batch)."""
         idx, pairs = self._index, self._pairs
         arr = np.ascontiguousarray(analyses.arr)
         gid, flags, doc_of, hp, hv = fast.scan(arr, analyses.offsets, salt, idx.keys, idx.vals, idx.mask, self._flags,
                                                pairs.keys, pairs.vals, pairs.mask, BIGRAM_MUL)
         miss = np.flatnonzero(gid < 0)
         if len(miss):
-            hashes = arr[:, 0]
-            keys = hashes[miss] ^ salt[doc_of[miss]]
-            with self._lock:  # as in `_lookup`: one suggester may serve several threads
-                gid[miss] = self._index.get(keys)
-                new = gid[miss] < 0
-                if new.any():
-                    if self._n + int(new.sum()) > MAX_TYPES:
-                        return None
-                    new_keys, first = np.unique(keys[new], return_index=True)
-                    where = miss[new][first]
-                    langs = analyses.langs
-                    self._add_types(new_keys, hashes[where], [langs[o] for o in doc_of[where].tolist()])
-                    gid[miss] = self._index.get(keys)
-            flags[miss] = self._flags[gid[miss]]
+            hashes = arr[:, 0][miss]
+            got = self._add_missing(hashes ^ salt[doc_of[miss]], hashes, doc_of[miss], analyses.langs)
+            if got is None:
+                return None
+            gid[miss] = got
+            flags[miss] = self._flags[got]
         return gid, flags, doc_of, hp, hv
 
     def type_names(self, g: int) -> list[str]:
@@ -628,46 +631,17 @@ class Features:
     # -- prediction: scores without the matrix -------------------------------------------------
 
     def batch(self, analyses: Analyses | Sequence[Analysis], intercept: np.ndarray) -> Batch:
-        """Linear scores (n, reasons) = X @ coef.T + intercept, computed token by token."""
+        """Linear scores (n, reasons) = X @ coef.T + intercept, computed token by token: each
+        token's type weights and their per-text sums (compiled, or numpy), then the few
+        negation-scope and word-pair contributions on top."""
         t = self.tokens(analyses)
-        R = self.n_reasons
-        g = t.gid
-        n = len(analyses)
-        total = len(g)
-        fast = fast_kernels()
-        if fast is not None and total:
-            return self._batch_fast(fast, t, intercept)
-        tok = self._w[g]
-        q = self._q[g]
-        if len(t.scoped):
-            s = t.scoped
-            tok[s] += self._wn[g[s]]
-            q[s] += self._qn[g[s]]
-        if len(t.pair_pos):
-            w = self._wtext[t.pair_feat] * 0.5
-            tok[t.pair_pos] += w
-            tok[t.pair_pos + 1] += w
-            q[t.pair_pos] += self.idf2[t.pair_feat]
-        # Sums per text; reduceat gives an empty text its next token, so those are zeroed.
-        text_sum = np.zeros((n, R))
-        sq = np.zeros(n)
-        if total:
-            starts = t.offsets[:-1]
-            k = int(np.searchsorted(starts, total))  # texts after this one are empty and at the end
-            text_sum[:k] = np.add.reduceat(tok, starts[:k], axis=0, dtype=np.float64)
-            sq[:k] = np.add.reduceat(q, starts[:k])
-            empty = starts == t.offsets[1:]
-            if empty.any():
-                text_sum[empty] = 0.0
-                sq[empty] = 0.0
-        return self._finish(t, tok, text_sum, sq, intercept)
-
-    def _batch_fast(self, fast, t: Tokens, intercept: np.ndarray) -> Batch:
-        """`batch` with the per-token gather and per-text sums compiled; the few negation-scope
-        and word-pair contributions are added on top (equal to the numpy path to ~1e-7)."""
         n = len(t.analyses)
         g = t.gid
-        tok, text_sum, sq = fast.gather_sum(g, t.offsets, self._w, self._q)
+        fast = fast_kernels()
+        if fast is not None and len(g):
+            tok, text_sum, sq = fast.gather_sum(g, t.offsets, self._w, self._q)
+        else:
+            tok, text_sum, sq = self._gather_sum(g, t.offsets)
         if len(t.scoped):
             s = t.scoped
             wn = self._wn[g[s]]
@@ -681,6 +655,24 @@ class Features:
             _add_rows(text_sum, t.doc_of[t.pair_pos], 2 * w)
             sq += np.bincount(t.doc_of[t.pair_pos], weights=self.idf2[t.pair_feat], minlength=n)
         return self._finish(t, tok, text_sum, sq, intercept)
+
+    def _gather_sum(self, g: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What `_fast.gather_sum` gives, in numpy: per-token weights, per-text sums of weights and q."""
+        n = len(offsets) - 1
+        tok = self._w[g]
+        text_sum = np.zeros((n, self.n_reasons))
+        sq = np.zeros(n)
+        if len(g):
+            # reduceat gives an empty text its next token, so those are zeroed.
+            starts = offsets[:-1]
+            k = int(np.searchsorted(starts, len(g)))  # texts after this one are empty and at the end
+            text_sum[:k] = np.add.reduceat(tok, starts[:k], axis=0, dtype=np.float64)
+            sq[:k] = np.add.reduceat(self._q[g], starts[:k])
+            empty = starts == offsets[1:]
+            if empty.any():
+                text_sum[empty] = 0.0
+                sq[empty] = 0.0
+        return tok, text_sum, sq
 
     def _finish(self, t: Tokens, tok: np.ndarray, text_sum: np.ndarray, sq: np.ndarray, intercept) -> Batch:
         """Cue features, the norm and the dense part: scores from the per-text sums."""

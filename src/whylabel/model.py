@@ -59,12 +59,12 @@ _new = object.__new__
 _setattr = object.__setattr__
 
 
+_tuple_new = tuple.__new__
+
+
 def _evidence(start: int, end: int, text: str, weight: float) -> Evidence:
     """`Evidence(...)` without the keyword-argument layer of a named tuple's __new__."""
     return _tuple_new(Evidence, (start, end, text, weight))
-
-
-_tuple_new = tuple.__new__
 
 
 def _suggestion(probabilities: dict, reasons: tuple, evidence: dict, threshold) -> Suggestion:
@@ -278,8 +278,8 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
         A unit is a token (its words, stem, negation and half of each bigram it is in) or a cue
         phrase (its tokens plus the cue features); the top units by weight that do not overlap are
         the evidence. Punctuation and quiet words (`features.quiet_words`: "the", "op") are never
-        units: they count in the score but tell a researcher nothing. Weights are calibrated log-odds: the reason's score would drop by that much
-        without the unit.
+        units: they count in the score but tell a researcher nothing. Weights are calibrated
+        log-odds: the reason's score would drop by that much without the unit.
         """
         P = len(docs)
         if not P:
