@@ -184,9 +184,12 @@ def split(path: Path, model: str | None = None) -> dict:
         threshold = inner.threshold
 
         def suggest(self, texts, langs=None):
+            return self.suggest_batch(texts, langs).suggestions()
+
+        def suggest_batch(self, texts, langs=None):
             t = time.perf_counter()
             try:
-                return inner.suggest(texts, langs)
+                return inner.suggest_batch(texts, langs)
             finally:
                 spent[0] += time.perf_counter() - t
 

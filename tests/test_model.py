@@ -282,17 +282,27 @@ def test_the_type_table_starts_afresh_beyond_its_limit_without_changing_scores(c
 
 
 def test_the_fast_constructors_make_ordinary_suggestions_and_evidence():
-    from whylabel.model import _evidence, _suggestion
-    from whylabel.suggestion import Evidence, Suggestion
+    from whylabel.model import _evidence
+    from whylabel.suggestion import Evidence, Suggestion, SuggestionBatch
 
     e = _evidence(3, 7, "late", 0.25)
     assert e == Evidence(3, 7, "late", 0.25) and hash(e) == hash(Evidence(3, 7, "late", 0.25))
     assert repr(e) == repr(Evidence(3, 7, "late", 0.25)) and e.to_json() == [3, 7, "late", 0.25]
-    s = _suggestion({"price": 0.9}, ("price",), {"price": (e,)}, 0.35)
-    assert s == Suggestion({"price": 0.9}, ("price",), {"price": (e,)}, 0.35)
-    assert s.confidence == pytest.approx(0.9) and s.margin == pytest.approx(0.55)
+    batch = SuggestionBatch(("price", "terms"), np.array([[0.9, 0.1], [0.2, 0.3]]),
+                            np.array([[True, False], [False, False]]), 0.35, [0], [0], [(e,)])
+    s, t = batch.suggestions()
+    assert s == Suggestion({"price": 0.9, "terms": 0.1}, ("price",), {"price": (e,)}, 0.35)
+    assert t == Suggestion({"price": 0.2, "terms": 0.3}, (), {}, 0.35)
+    assert s.confidence == pytest.approx(0.81) and s.margin == pytest.approx(0.25)
+    assert batch.confidences().tolist() == [s.confidence, t.confidence]
     with pytest.raises(AttributeError):
         s.threshold = 0.5  # still frozen
+    # ... and back: any suggester's suggestions in the batch form (a reason it lacks is 0).
+    back = SuggestionBatch.of([s, t], ("terms", "price", "fear"))
+    assert back.probabilities.tolist() == [[0.1, 0.9, 0.0], [0.3, 0.2, 0.0]]
+    assert back.chosen.tolist() == [[False, True, False], [False, False, False]]
+    assert (back.pair_text, back.pair_reason, back.evidence) == ([0], [1], [(e,)])
+    assert back.confidences().tolist() == [s.confidence, t.confidence]
 
 
 def test_evidence_spans_are_exact_around_odd_whitespace(codebook):

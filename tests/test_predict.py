@@ -153,6 +153,74 @@ def test_identical_results_with_one_and_two_workers(cli, tmp_path):
     assert summary["workers"] == 2 and summary["rows_read"] == 601 and summary["rejected"] == 1
 
 
+def _cells_from_suggestions(codebook, suggestions, low, high, as_csv):
+    """What a row's added cells are, built from one Suggestion (the batch path must agree)."""
+    names = codebook.reason_names
+    rows = []
+    for s in suggestions:
+        ps = [s.probabilities.get(n, 0.0) for n in names]
+        reasons = tuple(n for n in names if n in s.reasons)
+        unsure = any(low < p < high for p in ps)
+        parts = []
+        for n, p in zip(names, ps):
+            spans = s.evidence.get(n)
+            if not spans or (p <= low and n not in s.reasons):
+                continue
+            words = []
+            for e in sorted(spans, key=lambda e: -e.weight):
+                w = " ".join(e.text.split()).lower()
+                if w and w not in words:
+                    words.append(w)
+            parts.append(f"{n}: {', '.join(words[:3])}")
+        evidence = " | ".join(parts)
+        if as_csv:
+            rows.append((";".join(reasons) or "none", codebook.driver_of(reasons), *(f"{p:.4f}" for p in ps),
+                         f"{s.confidence:.4f}", "1" if unsure else "0", evidence))
+        else:
+            rows.append((list(reasons), codebook.driver_of(reasons), *(round(p, 4) for p in ps),
+                         round(s.confidence, 4), int(unsure), evidence))
+    return rows
+
+
+@pytest.mark.parametrize("as_csv", [True, False])
+def test_batch_cells_equal_the_cells_of_each_suggestion(codebook, as_csv):
+    from conftest import sample_reviews
+    from whylabel.batch import Labeler, LabelerSpec
+    from whylabel.model import load_suggester
+
+    texts, langs = sample_reviews()
+    texts, langs = texts + TEXTS + ["p=0.6 terms p=0.9 price", "p=0.2 fear"], langs + [None] * (len(TEXTS) + 2)
+    spec = LabelerSpec(codebook_path=None, min_confidence=0.7, csv_cells=as_csv)
+    for suggester in (load_suggester(codebook), Fixed(codebook)):
+        rows, review, counts, _ = Labeler(codebook, suggester, spec).label(texts, langs)
+        expected = _cells_from_suggestions(codebook, suggester.suggest(texts, langs), 0.3, 0.7, as_csv)
+        assert rows == expected
+        assert review == sum(1 for r in expected if r[-2] in ("1", 1))
+        chosen = [r[0].split(";") if as_csv else r[0] for r in expected]
+        assert counts == [sum(n in c for c in chosen) for n in codebook.reason_names] + \
+            [sum(c in (["none"], []) for c in chosen)]
+        assert sum(bool(r[-1]) for r in rows) >= (1 if isinstance(suggester, Fixed) else 5)  # real evidence
+
+
+def test_csv_rows_are_copied_as_read_and_the_added_cells_quoted_as_needed(cli, tmp_path):
+    records = ['R1,"Te duur, en ""gratis"" verzending\r\nbleek niet gratis: de verzendkosten waren 8 euro",ja',
+               "R2,Never again: the refund took six weeks,",
+               'R3,"=cmd() te duur",nee']
+    src = write_csv(tmp_path / "x.csv", "id,text,extra\r\n" + "\r\n".join(records) + "\r\n")
+    assert cli("predict", src, "-o", "out.csv", "--workers", "1").exit_code == 0
+    out = Path("out.csv").read_text(encoding="utf-8")
+    lines = out.split("\n")
+    assert out.startswith("id,text,extra,reasons,") and lines[1].startswith(records[0].split("\r\n")[0])
+    rows = read_csv("out.csv")
+    assert [r["text"] for r in rows] == [
+        'Te duur, en "gratis" verzending\r\nbleek niet gratis: de verzendkosten waren 8 euro',
+        "Never again: the refund took six weeks", "'=cmd() te duur"]
+    assert [r["extra"] for r in rows] == ["ja", "", "nee"]
+    assert all(set(r) == {"id", "text", "extra", *ADDED} for r in rows)
+    # An evidence cell with a comma is quoted: the row still parses into the header's columns.
+    assert rows[0]["reasons"].startswith("price") and ", " in rows[0]["evidence"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Abstention: the uncertain band
 

@@ -133,3 +133,33 @@ def gather_sum(const int64_t[::1] gid, const int64_t[::1] offsets, const float[:
                 acc += Q[g]
             sq[d] = acc
     return tok_a, sums_a, sq_a
+
+
+def evidence_units(const int64_t[::1] off, const int64_t[::1] pd, const int64_t[::1] pr, const float[:, ::1] ts,
+                   const double[::1] inv_norm, const unsigned char[::1] quiet, const int64_t[::1] gid):
+    """The token units of `ReasonClassifier.batch_evidence`: for each (text pd[i], reason pr[i])
+    pair, in order, the positions of its text's tokens that pushed the reason up (ts * inv_norm > 0)
+    and are not quiet, with that weight: (pair, position, weight) arrays."""
+    cdef Py_ssize_t P = pd.shape[0], i, p, k = 0, total = 0
+    cdef int64_t d, r
+    cdef double w, scale
+    for i in range(P):
+        total += off[pd[i] + 1] - off[pd[i]]
+    pair_a = np.empty(total, dtype=np.int64)
+    pos_a = np.empty(total, dtype=np.int64)
+    w_a = np.empty(total, dtype=np.float64)
+    cdef int64_t[::1] pair = pair_a, pos = pos_a
+    cdef double[::1] wo = w_a
+    with nogil:
+        for i in range(P):
+            d = pd[i]
+            r = pr[i]
+            scale = inv_norm[d]
+            for p in range(off[d], off[d + 1]):
+                w = <double>ts[p, r] * scale
+                if w > 0 and not quiet[gid[p]]:
+                    pair[k] = i
+                    pos[k] = p
+                    wo[k] = w
+                    k += 1
+    return pair_a[:k], pos_a[:k], w_a[:k]

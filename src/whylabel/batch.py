@@ -29,12 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from .codebook import Codebook, load_codebook
 from .errors import InputError
 from .export import _FORMULA_START, TableWriter, atomic_output, neutralise
 from .ingest import STDIN, BadRow, LenientTable, RowOptions, cell, guess_columns, open_table_lenient
 from .store import ImportCounts, ItemRecord, Store
-from .suggestion import Suggester
+from .suggestion import Suggester, suggest_batch
 
 DEFAULT_MIN_CONFIDENCE = 0.8
 DEFAULT_CHUNK_SIZE = 2000
@@ -105,7 +107,12 @@ class LabelerSpec:
 
 
 class Labeler:
-    """Texts in, output cells out: reasons, driver, p_<reason>..., confidence, needs_review, evidence."""
+    """Texts in, output cells out: reasons, driver, p_<reason>..., confidence, needs_review, evidence.
+
+    Works on the suggester's batch form (`SuggestionBatch`): probabilities are formatted a column
+    at a time and a row's reasons and driver come from a table keyed by its chosen-reasons bitmask,
+    so the per-row Python is one tuple (hot loop: a million rows).
+    """
 
     def __init__(self, codebook: Codebook, suggester: Suggester, spec: LabelerSpec):
         self.names = codebook.reason_names
@@ -115,72 +122,97 @@ class Labeler:
         self.low, self.high = 1.0 - spec.min_confidence, spec.min_confidence
         self.csv_cells = spec.csv_cells
         self.keep = spec.keep_suggestions
+        self._by_mask: dict[int, tuple[str, str, list[str]]] = {}
+
+    def _mask_cells(self, mask: int) -> tuple[str, str, list[str]]:
+        """(reasons cell, driver, reasons) of a chosen-reasons bitmask (bit i: the codebook's reason i)."""
+        got = self._by_mask.get(mask)
+        if got is None:
+            reasons = tuple(n for i, n in enumerate(self.names) if mask >> i & 1)
+            got = self._by_mask[mask] = (";".join(reasons) or "none", self.codebook.driver_of(reasons), list(reasons))
+        return got
 
     def label(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> tuple:
         """(cells per row, rows needing review, count per reason + "none", suggestion rows or None)."""
-        suggestions = self.suggester.suggest(texts, langs)
-        if len(suggestions) != len(texts):
-            raise RuntimeError(f"the suggester returned {len(suggestions)} suggestions for {len(texts)} texts")
-        names, low, high, as_csv = self.names, self.low, self.high, self.csv_cells
-        index = {n: i for i, n in enumerate(names)}
-        counts = [0] * (len(names) + 1)
-        drivers: dict[tuple, str] = {}
-        # All probabilities and the confidence of a row in one formatting call (hot loop: 1M rows).
-        template = "\x1f".join(["%.4f"] * (len(names) + 1))
-        review = 0
-        rows = []
-        append = rows.append
-        for s in suggestions:
-            probs = s.probabilities
-            ps = [probs.get(n, 0.0) for n in names]
-            reasons = s.reasons
-            if len(reasons) > 1:
-                reasons = tuple(sorted(reasons, key=index.__getitem__))
-            if reasons:
-                for r in reasons:
-                    counts[index[r]] += 1
-            else:
-                counts[-1] += 1
-            unsure = False
-            for p in ps:
-                if low < p < high:
-                    unsure = True
-                    break
-            review += unsure
-            driver = drivers.get(reasons)
-            if driver is None:
-                driver = drivers[reasons] = self.codebook.driver_of(reasons)
-            evidence = self._evidence(s, ps) if s.evidence else ""
-            if as_csv:
-                append((";".join(reasons) or "none", driver,
-                        *(template % (*ps, s.confidence)).split("\x1f"), "1" if unsure else "0", evidence))
-            else:
-                append((list(reasons), driver, *(round(p, 4) for p in ps), round(s.confidence, 4), int(unsure),
-                        evidence))
-        kept = [s.to_row(0, self.model_id) for s in suggestions] if self.keep else None
-        return rows, review, counts, kept
+        b = suggest_batch(self.suggester, texts, langs, self.names)
+        n, R = len(texts), len(self.names)
+        if len(b) != n:
+            raise RuntimeError(f"the suggester returned {len(b)} suggestions for {n} texts")
+        P, chosen = self._in_codebook_order(b)
+        unsure = ((P > self.low) & (P < self.high)).any(axis=1)
+        masks = (chosen.astype(np.int64) << np.arange(R, dtype=np.int64)).sum(axis=1).tolist()
+        counts = [*chosen.sum(axis=0).tolist(), int((~chosen.any(axis=1)).sum())]
+        cells = [self._mask_cells(m) for m in masks]
+        evidence = self._evidence(b, P, chosen)
+        conf = b.confidences()
+        if self.csv_cells:
+            columns = [[c[0] for c in cells], [c[1] for c in cells], *_fixed4(P.T), *_fixed4(conf[None, :]),
+                       ["1" if u else "0" for u in unsure.tolist()], evidence]
+        else:
+            columns = [[c[2] for c in cells], [c[1] for c in cells],
+                       *([round(p, 4) for p in col] for col in P.T.tolist()), [round(c, 4) for c in conf.tolist()],
+                       [int(u) for u in unsure.tolist()], evidence]
+        rows = list(zip(*columns))
+        kept = [s.to_row(0, self.model_id) for s in b.suggestions()] if self.keep else None
+        return rows, int(unsure.sum()), counts, kept
 
-    def _evidence(self, s: Any, ps: list[float]) -> str:
-        """Words behind each reason the model chose or is unsure of: "price: te duur | terms: retour"."""
-        if not s.evidence:
-            return ""
-        parts = []
-        for n, p in zip(self.names, ps):
-            if p <= self.low and n not in s.reasons:
-                continue
-            spans = s.evidence.get(n)
-            if not spans:
+    def _in_codebook_order(self, b: Any) -> tuple[np.ndarray, np.ndarray]:
+        if tuple(b.reasons) == tuple(self.names):
+            return np.asarray(b.probabilities, dtype=np.float64), np.asarray(b.chosen, dtype=bool)
+        n = len(b)
+        P = np.zeros((n, len(self.names)))
+        chosen = np.zeros((n, len(self.names)), dtype=bool)
+        where = {r: i for i, r in enumerate(b.reasons)}
+        for j, name in enumerate(self.names):
+            if name in where:
+                P[:, j] = b.probabilities[:, where[name]]
+                chosen[:, j] = b.chosen[:, where[name]]
+        return P, chosen
+
+    def _evidence(self, b: Any, P: np.ndarray, chosen: np.ndarray) -> list[str]:
+        """Per row, the words behind each reason it chose or is unsure of: "price: te duur | terms: retour"."""
+        out = [""] * len(b)
+        if not b.evidence:
+            return out
+        col = [self.names.index(r) if r in self.names else -1 for r in b.reasons]
+        low = self.low
+        parts: dict[int, list[tuple[int, str]]] = {}
+        for d, r, spans in zip(b.pair_text, b.pair_reason, b.evidence):
+            c = col[r]
+            if not spans or c < 0 or (P[d, c] <= low and not chosen[d, c]):
                 continue
             words: list[str] = []
-            for e in sorted(spans, key=lambda e: -e.weight):
-                w = " ".join(e.text.split()).lower()
+            for e in spans:
+                w = e[2].lower()  # the span's text
+                if " " in w or not w.isprintable():
+                    w = " ".join(w.split())
                 if w and w not in words:
                     words.append(w)
-                if len(words) == 3:
-                    break
+                    if len(words) == 3:
+                        break
             if words:
-                parts.append(f"{n}: {', '.join(words)}")
-        return " | ".join(parts)
+                parts.setdefault(d, []).append((c, f"{self.names[c]}: {', '.join(words)}"))
+        for d, ps in parts.items():
+            if len(ps) > 1:
+                ps.sort()
+            out[d] = " | ".join(p for _, p in ps)
+        return out
+
+
+_FIXED4 = np.array([f"{i / 10000:.4f}" for i in range(10001)], dtype=object)
+
+
+def _fixed4(values: np.ndarray) -> list[list[str]]:
+    """Each row of `values` as "%.4f" strings, from a table of the 10,001 strings in [0, 1]; a
+    value near a rounding tie (or outside [0, 1]) is formatted on its own, so the text is exact."""
+    x = values * 10000.0
+    k = np.rint(x)
+    odd = (np.abs(np.abs(x - k) - 0.5) < 1e-6) | (values < 0) | (values > 1) | np.isnan(values)
+    out = _FIXED4[np.clip(np.nan_to_num(k), 0, 10000).astype(np.int64)]
+    if odd.any():
+        for i, j in zip(*np.nonzero(odd)):
+            out[i, j] = f"{values[i, j]:.4f}"
+    return out.tolist()
 
 
 _WORKER: Labeler | None = None
@@ -371,7 +403,7 @@ class _Chunk:
     def __init__(self) -> None:
         self.texts: list[str] = []
         self.langs: list[str | None] = []
-        self.cells: list[list[Any]] = []  # the input cells of each row, ready to write
+        self.cells: list[list[Any] | str] = []  # each row's input cells ready to write, or its CSV record
         self.records: list[ItemRecord] = []
 
 
@@ -416,6 +448,9 @@ class _Run:
         as_csv = self.neutralise
         keep_cells = self.writer is not None
         from_csv = table.format in ("csv", "tsv")  # every cell is a str, in header order
+        # CSV in and out in the same dialect: a row is copied as read (no formula to neutralise).
+        record = table.last_record if (self.writer is not None and self.writer.format == "csv"
+                                       and self.writer.delimiter == ",") else None
         formula = _FORMULA
         langs: dict[Any, str | None] = {}
         chunk = _Chunk()
@@ -456,7 +491,11 @@ class _Run:
             if not keep_cells:  # into the store only: nothing to write
                 pass
             elif as_csv and from_csv and len(row) == ncols:
-                chunk.cells.append([("'" + v) if v[:1] in formula else v for v in row.values()])
+                values = [v[:1] for v in row.values()]
+                if record is not None and formula.isdisjoint(values):
+                    chunk.cells.append(record().rstrip("\r\n"))
+                else:
+                    chunk.cells.append([("'" + v) if v[:1] in formula else v for v in row.values()])
             elif as_csv:
                 chunk.cells.append([_csv_input(row.get(c)) for c in columns])
             else:
@@ -547,10 +586,13 @@ class _Run:
         for i, c in enumerate(counts):
             self.reason_counts[i] += c
         if self.writer is not None:
-            write = self.writer.write_values
+            write, after = self.writer.write_values, self.writer.write_after
             for cells, added in zip(chunk.cells, rows):
-                cells.extend(added)
-                write(cells)
+                if type(cells) is str:  # the input record as read
+                    after(cells, added)
+                else:
+                    cells.extend(added)
+                    write(cells)
         if self.store is not None and kept is not None:
             yield from chunk.records
             # Resumed by import_records after it stored the last record: the rows have ids now.

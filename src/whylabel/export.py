@@ -60,10 +60,12 @@ class TableWriter:
         self.format = format
         self.columns = list(columns)
         self.stream = stream
+        self.delimiter = ";" if excel else ","
+        self.lineterminator = "\r\n" if excel else "\n"
         if format == "csv":
             if excel and stream is not sys.stdout:
                 stream.write("\ufeff")
-            self._csv = csv.writer(stream, delimiter=";" if excel else ",", lineterminator="\r\n" if excel else "\n")
+            self._csv = csv.writer(stream, delimiter=self.delimiter, lineterminator=self.lineterminator)
             self._csv.writerow(self.columns)
 
     def write(self, row: dict[str, Any]) -> None:
@@ -78,6 +80,16 @@ class TableWriter:
             self.stream.write(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False) + "\n")
             return
         self._csv.writerow(values)
+
+    def write_after(self, record: str, values: Sequence[str]) -> None:
+        """A CSV row whose first cells are `record`, a record already in this file's CSV dialect
+        (an input line copied as read, its line end stripped), then `values`, quoted as needed."""
+        d = self.delimiter
+        cells = d.join(values)
+        if cells.count(d) != len(values) - 1 or '"' in cells or "\n" in cells or "\r" in cells:
+            cells = d.join(['"' + v.replace('"', '""') + '"' if d in v or '"' in v or "\n" in v or "\r" in v
+                            else v for v in values])
+        self.stream.write(record + d + cells + self.lineterminator)
 
 
 def _csv_cell(value: Any) -> Any:

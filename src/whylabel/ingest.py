@@ -631,6 +631,9 @@ class LenientTable(Table):
     """A Table whose rows may be BadRows; `last_raw()` is the raw text of the row yielded last."""
 
     last_raw: Callable[[], str] = lambda: ""
+    # The exact text of the record yielded last, for a comma-separated CSV (None otherwise): what
+    # `whylabel predict` copies to its CSV output instead of parsing and quoting the cells again.
+    last_record: Callable[[], str] | None = None
 
 
 class _PrependedRaw(io.RawIOBase):
@@ -785,7 +788,11 @@ def _lenient_csv(
                 continue
             yield start, dict(zip(columns, values))
 
-    return LenientTable(name, fmt, enc, columns, numbered(), "line", fp, last_raw=lambda: _raw("".join(record)))
+    def last_record() -> str:
+        return record[0] if len(record) == 1 else "".join(record)
+
+    return LenientTable(name, fmt, enc, columns, numbered(), "line", fp, last_raw=lambda: _raw("".join(record)),
+                        last_record=last_record if delimiter == "," else None)
 
 
 def _lenient_jsonl(name: str, fp: IO[bytes], text: IO[str], enc: str, replaced: bool) -> LenientTable:

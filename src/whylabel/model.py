@@ -37,8 +37,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from .errors import ModelError
 from .evaluation import evaluate_probabilities, kfold_indices
 from .features import Batch, Features, cue_feature_name, text_pair_keys
-from .nlp import LANGS, Analysis, CueMatcher, analyse, cue_table
-from .suggestion import DEFAULT_THRESHOLD, Evidence, Suggestion
+from .nlp import LANGS, Analysis, CueMatcher, analyse, cue_table, fast_kernels
+from .suggestion import DEFAULT_THRESHOLD, Evidence, Suggestion, SuggestionBatch
 
 MODEL_FILE = "model.skops"
 CARD_FILE = "card.json"
@@ -55,23 +55,12 @@ MODEL_THRESHOLD = 0.35
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
-_new = object.__new__
-_setattr = object.__setattr__
-
-
 _tuple_new = tuple.__new__
 
 
 def _evidence(start: int, end: int, text: str, weight: float) -> Evidence:
     """`Evidence(...)` without the keyword-argument layer of a named tuple's __new__."""
     return _tuple_new(Evidence, (start, end, text, weight))
-
-
-def _suggestion(probabilities: dict, reasons: tuple, evidence: dict, threshold) -> Suggestion:
-    s = _new(Suggestion)
-    _setattr(s, "__dict__", {"probabilities": probabilities, "reasons": reasons, "evidence": evidence,
-                             "threshold": threshold})
-    return s
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -297,10 +286,17 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
             firsts = np.cumsum(lens) - lens
             return owner, np.arange(int(lens.sum())) - firsts[owner] + starts[owner]
 
-        owner, pos = ragged(off[pd], off[pd + 1] - off[pd])
-        w = batch.token_scores[pos, pr[owner]] * inv_norm[pd[owner]]
-        idx = np.flatnonzero((w > 0) & ~feats._quiet[t.gid[pos]])
-        u_pair, u_w, u_s = [owner[idx]], [w[idx]], [pos[idx]]
+        fast = fast_kernels()
+        ts = batch.token_scores
+        if fast is not None and ts.dtype == np.float32 and ts.flags.c_contiguous:
+            c = np.ascontiguousarray
+            u0 = fast.evidence_units(c(off), c(pd), c(pr), ts, c(inv_norm), feats._quiet.view(np.uint8), c(t.gid))
+        else:
+            owner, pos = ragged(off[pd], off[pd + 1] - off[pd])
+            w = ts[pos, pr[owner]] * inv_norm[pd[owner]]
+            idx = np.flatnonzero((w > 0) & ~feats._quiet[t.gid[pos]])
+            u0 = owner[idx], pos[idx], w[idx]
+        u_pair, u_s, u_w = [u0[0]], [u0[1]], [u0[2]]
         u_e = [u_s[0] + 1]
 
         mlens = t.m_offsets[pd + 1] - t.m_offsets[pd]
@@ -515,21 +511,21 @@ class ModelSuggester:
         self.reasons = tuple(str(r) for r in estimator.classes_)
 
     def suggest(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> list[Suggestion]:
+        return self.suggest_batch(texts, langs).suggestions()
+
+    def suggest_batch(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> SuggestionBatch:
+        """The suggestions as arrays (what `whylabel predict` reads): no object per text."""
         est = self.estimator
         analyses = analyse(texts, langs)
+        R = len(self.reasons)
         if not analyses:
-            return []
+            return SuggestionBatch(self.reasons, np.zeros((0, R)), np.zeros((0, R), dtype=bool), self.threshold)
         batch = est.batch(analyses)
         P = est.proba_of(batch)
-        thr = self.threshold
-        reasons = self.reasons
-        rows = P.tolist()
-        pd, pr = np.nonzero(P >= thr)
+        chosen = P >= self.threshold
+        pd, pr = np.nonzero(chosen)
         evidence = est.batch_evidence(batch, pd, pr, self.top_k)
-        per_doc: list[dict] = [{} for _ in rows]
-        for d, r, ev in zip(pd.tolist(), pr.tolist(), evidence):
-            per_doc[d][reasons[r]] = ev
-        return [_suggestion(dict(zip(reasons, row)), tuple(ev), ev, thr) for row, ev in zip(rows, per_doc)]
+        return SuggestionBatch(self.reasons, P, chosen, self.threshold, pd.tolist(), pr.tolist(), evidence)
 
     def predict_proba(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> np.ndarray:
         """Probabilities only (no evidence): what evaluation needs."""
