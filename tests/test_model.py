@@ -282,14 +282,19 @@ def test_the_type_table_starts_afresh_beyond_its_limit_without_changing_scores(c
 
 
 def test_the_fast_constructors_make_ordinary_suggestions_and_evidence():
-    from whylabel.model import _evidence
-    from whylabel.suggestion import Evidence, Suggestion, SuggestionBatch
+    from whylabel.suggestion import Evidence, EvidenceUnits, Suggestion, SuggestionBatch
 
-    e = _evidence(3, 7, "late", 0.25)
+    units = EvidenceUnits([0, 0, 2], [3, 9, 0], [7, 12, 4], ["late", "fee", "scam"], [0.25, 0.5, 1.0])
+    spans = units.spans(4)
+    assert [len(x) for x in spans] == [2, 0, 1, 0]
+    e = spans[0][0]
     assert e == Evidence(3, 7, "late", 0.25) and hash(e) == hash(Evidence(3, 7, "late", 0.25))
     assert repr(e) == repr(Evidence(3, 7, "late", 0.25)) and e.to_json() == [3, 7, "late", 0.25]
+    assert EvidenceUnits.of(spans) == EvidenceUnits([0, 0, 2], [9, 3, 0], [12, 7, 4], ["fee", "late", "scam"],
+                                                    [0.5, 0.25, 1.0])  # strongest first
     batch = SuggestionBatch(("price", "terms"), np.array([[0.9, 0.1], [0.2, 0.3]]),
-                            np.array([[True, False], [False, False]]), 0.35, [0], [0], [(e,)])
+                            np.array([[True, False], [False, False]]), 0.35, [0], [0],
+                            EvidenceUnits([0], [3], [7], ["late"], [0.25]))
     s, t = batch.suggestions()
     assert s == Suggestion({"price": 0.9, "terms": 0.1}, ("price",), {"price": (e,)}, 0.35)
     assert t == Suggestion({"price": 0.2, "terms": 0.3}, (), {}, 0.35)
@@ -301,7 +306,7 @@ def test_the_fast_constructors_make_ordinary_suggestions_and_evidence():
     back = SuggestionBatch.of([s, t], ("terms", "price", "fear"))
     assert back.probabilities.tolist() == [[0.1, 0.9, 0.0], [0.3, 0.2, 0.0]]
     assert back.chosen.tolist() == [[False, True, False], [False, False, False]]
-    assert (back.pair_text, back.pair_reason, back.evidence) == ([0], [1], [(e,)])
+    assert (back.pair_text, back.pair_reason, back.units.spans(1)) == ([0], [1], [(e,)])
     assert back.confidences().tolist() == [s.confidence, t.confidence]
 
 

@@ -172,26 +172,38 @@ class Labeler:
     def _evidence(self, b: Any, P: np.ndarray, chosen: np.ndarray) -> list[str]:
         """Per row, the words behind each reason it chose or is unsure of: "price: te duur | terms: retour"."""
         out = [""] * len(b)
-        if not b.evidence:
+        u = b.units
+        if not u.pair:
             return out
-        col = [self.names.index(r) if r in self.names else -1 for r in b.reasons]
-        low = self.low
+        names = self.names
+        col = [names.index(r) if r in names else -1 for r in b.reasons]
+        pt = b.pair_text
+        pc = [col[r] for r in b.pair_reason]
+        d_, c_ = np.asarray(pt, dtype=np.int64), np.asarray(pc, dtype=np.int64)
+        known = c_ >= 0
+        live = known.copy()
+        live[known] = (P[d_[known], c_[known]] > self.low) | chosen[d_[known], c_[known]]
         parts: dict[int, list[tuple[int, str]]] = {}
-        for d, r, spans in zip(b.pair_text, b.pair_reason, b.evidence):
-            c = col[r]
-            if not spans or c < 0 or (P[d, c] <= low and not chosen[d, c]):
+
+        def emit(k: int, words: list[str]) -> None:
+            parts.setdefault(pt[k], []).append((pc[k], f"{names[pc[k]]}: {', '.join(words)}"))
+
+        valid = live.tolist()
+        prev, on, words = -1, False, []
+        for k, w in zip(u.pair, u.text):  # by pair, strongest first: the first three distinct words
+            if k != prev:
+                if words:
+                    emit(prev, words)
+                prev, on, words = k, valid[k], []
+            if not on or len(words) == 3:
                 continue
-            words: list[str] = []
-            for e in spans:
-                w = e[2].lower()  # the span's text
-                if " " in w or not w.isprintable():
-                    w = " ".join(w.split())
-                if w and w not in words:
-                    words.append(w)
-                    if len(words) == 3:
-                        break
-            if words:
-                parts.setdefault(d, []).append((c, f"{self.names[c]}: {', '.join(words)}"))
+            w = w.lower()
+            if "  " in w or not w.isprintable():  # a span across a line break or odd spaces
+                w = " ".join(w.split())
+            if w and w not in words:
+                words.append(w)
+        if words:
+            emit(prev, words)
         for d, ps in parts.items():
             if len(ps) > 1:
                 ps.sort()

@@ -38,7 +38,7 @@ from .errors import ModelError
 from .evaluation import evaluate_probabilities, kfold_indices
 from .features import Batch, Features, cue_feature_name, text_pair_keys
 from .nlp import LANGS, Analysis, CueMatcher, analyse, cue_table, fast_kernels
-from .suggestion import DEFAULT_THRESHOLD, Evidence, Suggestion, SuggestionBatch
+from .suggestion import DEFAULT_THRESHOLD, Evidence, EvidenceUnits, Suggestion, SuggestionBatch
 
 MODEL_FILE = "model.skops"
 CARD_FILE = "card.json"
@@ -53,14 +53,6 @@ CUE_PRIOR = (-2.0, 3.8)
 # researcher confirms a pre-selected reason faster than they spot a missing one.
 MODEL_THRESHOLD = 0.35
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
-
-
-_tuple_new = tuple.__new__
-
-
-def _evidence(start: int, end: int, text: str, weight: float) -> Evidence:
-    """`Evidence(...)` without the keyword-argument layer of a named tuple's __new__."""
-    return _tuple_new(Evidence, (start, end, text, weight))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -262,6 +254,11 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
 
     def batch_evidence(self, batch: Batch, docs: Sequence[int], reasons: Sequence[int],
                        top_k: int = 3) -> list[tuple[Evidence, ...]]:
+        """Evidence for many (text, reason) pairs at once: per pair, its spans strongest first."""
+        return self.evidence_units(batch, docs, reasons, top_k).spans(len(docs))
+
+    def evidence_units(self, batch: Batch, docs: Sequence[int], reasons: Sequence[int],
+                       top_k: int = 3) -> EvidenceUnits:
         """Evidence for many (text, reason) pairs at once, vectorised over the batch.
 
         A unit is a token (its words, stem, negation and half of each bigram it is in) or a cue
@@ -272,7 +269,7 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
         """
         P = len(docs)
         if not P:
-            return []
+            return EvidenceUnits([], [], [], [], [])
         t = batch.tokens
         feats = self.features
         pd = np.asarray(docs, dtype=np.int64)
@@ -286,11 +283,11 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
             firsts = np.cumsum(lens) - lens
             return owner, np.arange(int(lens.sum())) - firsts[owner] + starts[owner]
 
-        fast = fast_kernels()
+        kernels = fast_kernels()
         ts = batch.token_scores
-        if fast is not None and ts.dtype == np.float32 and ts.flags.c_contiguous:
+        if kernels is not None and ts.dtype == np.float32 and ts.flags.c_contiguous:
             c = np.ascontiguousarray
-            u0 = fast.evidence_units(c(off), c(pd), c(pr), ts, c(inv_norm), feats._quiet.view(np.uint8), c(t.gid))
+            u0 = kernels.evidence_units(c(off), c(pd), c(pr), ts, c(inv_norm), feats._quiet.view(np.uint8), c(t.gid))
         else:
             owner, pos = ragged(off[pd], off[pd + 1] - off[pd])
             w = ts[pos, pr[owner]] * inv_norm[pd[owner]]
@@ -341,7 +338,7 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
         s_ = np.concatenate(u_s)
         e_ = np.concatenate(u_e)
         if not len(pair):
-            return [() for _ in range(P)]
+            return EvidenceUnits([], [], [], [], [])
         is_cue = np.zeros(len(pair), dtype=bool)
         if n_cue:
             is_cue[-n_cue:] = True
@@ -377,32 +374,21 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
         text_len = np.fromiter(map(len, texts), dtype=np.int64, count=P)[pair]
         nxt = np.where(e_ < off[pd[pair] + 1], t.arr[np.minimum(e_, total - 1), 1].astype(np.int64), text_len)
         ends = np.minimum(ends, nxt)
-        out: list = [()] * P
-        fi = np.flatnonzero(fast)
-        if len(fi):
-            fp = pair[fi]
-            evs = [_tuple_new(Evidence, (c0, c1, texts[k][c0:c1], wk)) for k, c0, c1, wk in
-                   zip(fp.tolist(), starts[fi].tolist(), ends[fi].tolist(), (w[fi] * slope[fp]).tolist())]
-            bounds = np.flatnonzero(np.diff(fp)) + 1
-            lo = [0] + bounds.tolist()
-            hi = bounds.tolist() + [len(fp)]
-            for k, x, y in zip(fp[lo].tolist(), lo, hi):
-                out[k] = tuple(evs[x:y])
+        take = fast  # the top units of each pair; pairs with overlapping phrases walk greedily
         for k in np.flatnonzero(slow).tolist():
             got: list = []
-            ev: list = []
-            mine = np.flatnonzero(pair == k)
-            for i in mine.tolist():
+            for i in np.flatnonzero(pair == k).tolist():
                 if len(got) >= top_k:
                     break
                 a, b = int(s_[i]), int(e_[i])
                 if any(a < y and x < b for x, y in got):
                     continue
                 got.append((a, b))
-                c0, c1 = int(starts[i]), int(ends[i])
-                ev.append(_evidence(c0, c1, texts[k][c0:c1], float(w[i] * slope[k])))
-            out[k] = tuple(ev)
-        return out
+                take[i] = True
+        sel = np.flatnonzero(take)
+        up, c0, c1 = pair[sel].tolist(), starts[sel].tolist(), ends[sel].tolist()
+        return EvidenceUnits(up, c0, c1, [texts[k][a:b] for k, a, b in zip(up, c0, c1)],
+                             (w[sel] * slope[pair[sel]]).tolist())
 
 
 class _LinearFit:
@@ -519,13 +505,14 @@ class ModelSuggester:
         analyses = analyse(texts, langs)
         R = len(self.reasons)
         if not analyses:
-            return SuggestionBatch(self.reasons, np.zeros((0, R)), np.zeros((0, R), dtype=bool), self.threshold)
+            return SuggestionBatch(self.reasons, np.zeros((0, R)), np.zeros((0, R), dtype=bool), self.threshold,
+                                   [], [], EvidenceUnits([], [], [], [], []))
         batch = est.batch(analyses)
         P = est.proba_of(batch)
         chosen = P >= self.threshold
         pd, pr = np.nonzero(chosen)
-        evidence = est.batch_evidence(batch, pd, pr, self.top_k)
-        return SuggestionBatch(self.reasons, P, chosen, self.threshold, pd.tolist(), pr.tolist(), evidence)
+        units = est.evidence_units(batch, pd, pr, self.top_k)
+        return SuggestionBatch(self.reasons, P, chosen, self.threshold, pd.tolist(), pr.tolist(), units)
 
     def predict_proba(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> np.ndarray:
         """Probabilities only (no evidence): what evaluation needs."""

@@ -33,6 +33,46 @@ class Evidence(NamedTuple):
         return cls(int(value[0]), int(value[1]), str(value[2]), float(value[3]))
 
 
+_tuple_new = tuple.__new__
+
+
+class EvidenceUnits(NamedTuple):
+    """The evidence spans of a batch as parallel lists, by (text, reason) pair and, within a pair,
+    strongest first: batch labeling reads the words without an `Evidence` per span."""
+
+    pair: list[int]  # index of the pair (SuggestionBatch.pair_text / pair_reason)
+    start: list[int]
+    end: list[int]
+    text: list[str]
+    weight: list[float]
+
+    def spans(self, pairs: int) -> list[tuple[Evidence, ...]]:
+        """Per pair, its spans as `Evidence` (made without the keyword layer of a named tuple's __new__)."""
+        out: list[tuple[Evidence, ...]] = [()] * pairs
+        evs = [_tuple_new(Evidence, x) for x in zip(self.start, self.end, self.text, self.weight)]
+        p, n, i = self.pair, len(self.pair), 0
+        while i < n:
+            j = i + 1
+            while j < n and p[j] == p[i]:
+                j += 1
+            out[p[i]] = tuple(evs[i:j])
+            i = j
+        return out
+
+    @classmethod
+    def of(cls, evidence: Sequence[Sequence[Evidence]]) -> EvidenceUnits:
+        """From spans per pair (sorted here, strongest first)."""
+        pair, start, end, text, weight = [], [], [], [], []
+        for k, spans in enumerate(evidence):
+            for e in sorted(spans, key=lambda e: -e.weight):
+                pair.append(k)
+                start.append(e.start)
+                end.append(e.end)
+                text.append(e.text)
+                weight.append(e.weight)
+        return cls(pair, start, end, text, weight)
+
+
 @dataclass(frozen=True)
 class Suggestion:
     probabilities: dict[str, float]
@@ -88,16 +128,16 @@ class SuggestionBatch:
     `Suggestion` object per text costs about a tenth of the model's own time.
 
     `probabilities` and `chosen` are numpy arrays (texts, reasons) in `reasons` order; evidence is
-    given per (text, reason) pair, each pair's spans strongest first.
+    given per (text, reason) pair: `pair_text`, `pair_reason`, and the spans in `units`.
     """
 
     reasons: tuple[str, ...]
     probabilities: Any
     chosen: Any
     threshold: float
-    pair_text: list[int] = field(default_factory=list)
-    pair_reason: list[int] = field(default_factory=list)
-    evidence: list[tuple[Evidence, ...]] = field(default_factory=list)
+    pair_text: list[int]
+    pair_reason: list[int]
+    units: EvidenceUnits
     confidence: Any = None  # (texts,) as `Suggestion.confidence`; None: computed from the probabilities
 
     def __len__(self) -> int:
@@ -106,13 +146,17 @@ class SuggestionBatch:
     def suggestions(self) -> list[Suggestion]:
         reasons, thr = self.reasons, self.threshold
         per_text: list[dict] = [{} for _ in range(len(self))]
-        for d, r, ev in zip(self.pair_text, self.pair_reason, self.evidence):
+        for d, r, ev in zip(self.pair_text, self.pair_reason, self.units.spans(len(self.pair_text))):
             per_text[d][reasons[r]] = ev
+        picked: dict[tuple, tuple[str, ...]] = {}
         out = []
-        for row, picked, ev in zip(self.probabilities.tolist(), self.chosen.tolist(), per_text):
+        for row, chosen, ev in zip(self.probabilities.tolist(), self.chosen.tolist(), per_text):
+            key = tuple(chosen)
+            names = picked.get(key)
+            if names is None:
+                names = picked[key] = tuple(r for r, c in zip(reasons, chosen) if c)
             s = _new(Suggestion)  # frozen dataclass: its __init__ is the slow part at this volume
-            chosen = tuple(r for r, c in zip(reasons, picked) if c)
-            _setattr(s, "__dict__", {"probabilities": dict(zip(reasons, row)), "reasons": chosen,
+            _setattr(s, "__dict__", {"probabilities": dict(zip(reasons, row)), "reasons": names,
                                      "evidence": ev, "threshold": thr})
             out.append(s)
         return out
@@ -146,10 +190,10 @@ class SuggestionBatch:
                 if r in index and spans:
                     pd.append(d)
                     pr.append(index[r])
-                    ev.append(tuple(sorted(spans, key=lambda e: -e.weight)))
+                    ev.append(spans)
         thr = suggestions[0].threshold if suggestions else DEFAULT_THRESHOLD
         conf = np.array([s.confidence for s in suggestions], dtype=np.float64)
-        return cls(reasons, P, chosen, thr, pd, pr, ev, conf)
+        return cls(reasons, P, chosen, thr, pd, pr, EvidenceUnits.of(ev), conf)
 
 
 @runtime_checkable
