@@ -77,6 +77,48 @@ def tokenizer_floor(path: Path, chunk: int = 2000) -> dict:
             "mean_chars": round(chars / n, 1)}
 
 
+def floor_alongside(path: Path) -> subprocess.Popen:
+    """Start the tokenizer floor in its own process, on the other core, over the same texts in the
+    same order as a one-worker predict run that starts now; `alongside_result` stops it. This
+    machine's speed drifts by tens of percent within minutes, so a ratio is only worth reading
+    when both sides ran at the same time."""
+    proc = subprocess.Popen([sys.executable, __file__, "--floor-worker", str(path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stderr.readline()  # "ready": spaCy is loaded, it tokenizes from the file's start as predict will
+    return proc
+
+
+def alongside_result(proc: subprocess.Popen) -> dict:
+    out, _ = proc.communicate("")  # closing stdin tells it to stop and report
+    return json.loads(out)
+
+
+def _floor_worker(path: Path) -> None:
+    import spacy
+
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    tok = {"en": spacy.blank("en").tokenizer, "nl": spacy.blank("nl").tokenizer}
+    print("ready", file=sys.stderr, flush=True)
+    n, spent = 0, 0.0
+    with open(path, encoding="utf-8", newline="") as f:
+        texts, langs = [], []
+        for row in csv.DictReader(f):
+            texts.append(row["comment"])
+            langs.append(row["lang"])
+            if len(texts) == 200:
+                t = time.perf_counter()
+                for text, lang in zip(texts, langs):
+                    tok.get(lang, tok["en"])(text)
+                spent += time.perf_counter() - t
+                n += len(texts)
+                texts, langs = [], []
+                if stop.is_set():
+                    break
+    stop.wait()
+    print(json.dumps({"texts": n, "seconds": round(spent, 2), "texts_per_s": round(n / spent) if spent else 0}))
+
+
 def _tree_memory(proc, with_pss: bool) -> tuple[int, int]:
     """(summed RSS, summed PSS) of a process and its children: forked workers share pages, which
     RSS counts once per process and PSS splits fairly. PSS reads smaps: costly, so asked rarely."""
@@ -110,7 +152,7 @@ def _busy_cpu_s() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def run_predict(path: Path, workers: int, rows: int, model: str | None = None) -> dict:
+def run_predict(path: Path, workers: int, rows: int, model: str | None = None, alongside: bool = False) -> dict:
     import psutil
 
     out = OUT / f"predicted_{rows}_w{workers}.csv"
@@ -121,6 +163,7 @@ def run_predict(path: Path, workers: int, rows: int, model: str | None = None) -
         cmd = ["/usr/bin/time", "-v", *cmd]
     env = {**os.environ, "CI": "1"}
     load = os.getloadavg()[0]  # the machine may be shared: say how busy it was
+    floor = floor_alongside(path) if alongside else None
     busy0 = _busy_cpu_s()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -141,6 +184,7 @@ def run_predict(path: Path, workers: int, rows: int, model: str | None = None) -
     stdout, stderr = proc.communicate()
     wall = time.perf_counter() - start
     machine_busy = _busy_cpu_s() - busy0
+    paired = alongside_result(floor) if floor is not None else None
     done.set()
     sampler.join()
     if proc.returncode:
@@ -160,6 +204,10 @@ def run_predict(path: Path, workers: int, rows: int, model: str | None = None) -
             result["user_s"] = float(line.rsplit(":", 1)[1])
         elif line.startswith("System time"):
             result["sys_s"] = float(line.rsplit(":", 1)[1])
+    if paired is not None:
+        result["floor_alongside"] = paired
+        result["vs_floor_alongside"] = round(result["rows_per_s"] / paired["texts_per_s"], 2)
+        machine_busy -= paired["seconds"]  # the floor's own tokenizer time is not "other processes"
     if "user_s" in result:
         # What other processes (and this benchmark's sampler) took from the cores meanwhile.
         result["others_cpu_s"] = round(machine_busy - result["user_s"] - result.get("sys_s", 0), 1)
@@ -212,11 +260,15 @@ def main() -> None:
     ap.add_argument("--no-split", action="store_true", help="Skip the in-process time split.")
     ap.add_argument("--no-floor", action="store_true", help="Skip the tokenizer floor (a re-run of predict only).")
     ap.add_argument("--model", help="Model name or path (default: as whylabel predict chooses).")
+    ap.add_argument("--floor-worker", type=Path, help=argparse.SUPPRESS)
     try:
         import psutil  # noqa: F401
     except ImportError:
         sys.exit("bench_predict.py measures worker memory with psutil: pip install -e '.[bench]'")
     args = ap.parse_args()
+    if args.floor_worker:
+        _floor_worker(args.floor_worker)
+        return
     OUT.mkdir(exist_ok=True)
     results = {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0], "sizes": []}
     for rows in args.rows:
@@ -226,11 +278,15 @@ def main() -> None:
               f"({floor['mean_chars']} chars/text)", flush=True)
         size = {"rows": rows, "floor": floor, "runs": []}
         for w in args.workers:
-            r = run_predict(path, w, rows, args.model)
+            r = run_predict(path, w, rows, args.model, alongside=w == 1 and not args.no_floor)
             r["vs_floor"] = round(r["rows_per_s"] / floor["texts_per_s"], 2) if floor["texts_per_s"] else None
             size["runs"].append(r)
+            if "floor_alongside" in r:
+                print(f"{rows:>9,} rows  floor alongside the 1-worker run (the other core, same texts, same time): "
+                      f"{r['floor_alongside']['texts_per_s']:>7,} texts/s", flush=True)
+            paired = f" ({r['vs_floor_alongside']:.0%} of the floor alongside)" if "vs_floor_alongside" in r else ""
             print(f"{rows:>9,} rows  {w} worker(s): {r['wall_s']:>6.1f} s  {r['rows_per_s']:>7,} rows/s  "
-                  f"{r['vs_floor'] or 0:.0%} of floor  peak RSS {r.get('max_rss_mib_time_v', '?')} MiB (largest "
+                  f"{r['vs_floor'] or 0:.0%} of floor{paired}  peak RSS {r.get('max_rss_mib_time_v', '?')} MiB (largest "
                   f"process, time -v); all processes: RSS {r['tree_peak_rss_mib']} MiB, "
                   f"PSS {r['tree_peak_pss_mib']} MiB; cores used {r.get('cores_used', '?')}, other "
                   f"processes took {r.get('others_cpu_s', '?')} CPU-s meanwhile", flush=True)

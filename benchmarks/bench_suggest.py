@@ -72,10 +72,14 @@ def bare_tokenizer(texts: list[str], langs: list[str]) -> float:
 
 
 def run_suggester(suggester, texts: list[str], langs: list[str] | None, batch: int = 512) -> float:
+    suggest = suggester.suggest_batch if BATCH_FORM else suggester.suggest
     t = time.process_time()
     for i in range(0, len(texts), batch):
-        suggester.suggest(texts[i:i + batch], None if langs is None else langs[i:i + batch])
+        suggest(texts[i:i + batch], None if langs is None else langs[i:i + batch])
     return time.process_time() - t
+
+
+BATCH_FORM = False  # --batch-form: time suggest_batch (arrays, what predict reads) instead of suggest
 
 
 def rounds(sugg, texts: list[str], langs: list[str], repeat: int, detect: bool = False, batch: int = 512):
@@ -124,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--by-source", action="store_true", help="also the ratio per source (short and long texts)")
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--batch-form", action="store_true",
+                    help="time suggest_batch (the same suggestions as arrays, what predict reads) instead of "
+                         "suggest (a Suggestion object per text, what the UI and `whylabel suggest` read)")
     args = ap.parse_args(argv)
+    global BATCH_FORM
+    BATCH_FORM = args.batch_form
     rows = load_texts(Path(args.data))
     if not rows:
         print(f"no texts found under {args.data}", file=sys.stderr)
