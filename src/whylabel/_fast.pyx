@@ -8,6 +8,7 @@ Optional: `whylabel.nlp` and `whylabel.features` fall back to numpy when this mo
   in one pass (`Doc.to_array` costs ~100 ns a token through its Python layer; this ~1 ns).
 - `probe(q, keys, vals, mask)`: lookups in a `features.HashIndex` table (linear probing).
 - `scan(...)` and `gather_sum(...)`: the per-token passes of `Features.tokens` and `Features.batch`.
+- `evidence_units(...)`: the per-token scan of each (text, reason) pair in `batch_evidence`.
 """
 
 from libc.stdint cimport int64_t, uint64_t

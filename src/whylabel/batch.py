@@ -122,14 +122,16 @@ class Labeler:
         self.low, self.high = 1.0 - spec.min_confidence, spec.min_confidence
         self.csv_cells = spec.csv_cells
         self.keep = spec.keep_suggestions
-        self._by_mask: dict[int, tuple[str, str, list[str]]] = {}
+        self._by_mask: dict[Any, tuple[str, str, tuple[str, ...]]] = {}
 
-    def _mask_cells(self, mask: int) -> tuple[str, str, list[str]]:
-        """(reasons cell, driver, reasons) of a chosen-reasons bitmask (bit i: the codebook's reason i)."""
+    def _mask_cells(self, mask: int | tuple[bool, ...]) -> tuple[str, str, tuple[str, ...]]:
+        """(reasons cell, driver, reasons) of a row's chosen reasons: a bitmask (bit i: the codebook's
+        reason i), or a tuple of flags for a codebook too large for one."""
         got = self._by_mask.get(mask)
         if got is None:
-            reasons = tuple(n for i, n in enumerate(self.names) if mask >> i & 1)
-            got = self._by_mask[mask] = (";".join(reasons) or "none", self.codebook.driver_of(reasons), list(reasons))
+            flags = mask if isinstance(mask, tuple) else [mask >> i & 1 for i in range(len(self.names))]
+            reasons = tuple(n for n, f in zip(self.names, flags) if f)
+            got = self._by_mask[mask] = (";".join(reasons) or "none", self.codebook.driver_of(reasons), reasons)
         return got
 
     def label(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> tuple:
@@ -140,7 +142,10 @@ class Labeler:
             raise RuntimeError(f"the suggester returned {len(b)} suggestions for {n} texts")
         P, chosen = self._in_codebook_order(b)
         unsure = ((P > self.low) & (P < self.high)).any(axis=1)
-        masks = (chosen.astype(np.int64) << np.arange(R, dtype=np.int64)).sum(axis=1).tolist()
+        if R <= 62:
+            masks = (chosen.astype(np.int64) << np.arange(R, dtype=np.int64)).sum(axis=1).tolist()
+        else:
+            masks = list(map(tuple, chosen.tolist()))
         counts = [*chosen.sum(axis=0).tolist(), int((~chosen.any(axis=1)).sum())]
         cells = [self._mask_cells(m) for m in masks]
         evidence = self._evidence(b, P, chosen)
@@ -149,7 +154,7 @@ class Labeler:
             columns = [[c[0] for c in cells], [c[1] for c in cells], *_fixed4(P.T), *_fixed4(conf[None, :]),
                        ["1" if u else "0" for u in unsure.tolist()], evidence]
         else:
-            columns = [[c[2] for c in cells], [c[1] for c in cells],
+            columns = [[list(c[2]) for c in cells], [c[1] for c in cells],
                        *([round(p, 4) for p in col] for col in P.T.tolist()), [round(c, 4) for c in conf.tolist()],
                        [int(u) for u in unsure.tolist()], evidence]
         rows = list(zip(*columns))

@@ -6,6 +6,8 @@ suggestions around before the heavy libraries are loaded. A `Suggester` turns te
 pre-selects), the evidence behind each (character spans into the text, for highlighting), and
 two summary numbers: `confidence` (how sure it is of the whole decision) and `margin` (how close
 the least sure reason is to the threshold; the `uncertain` queue orders by it, smallest first).
+A suggester may also offer `suggest_batch`, the same suggestions as a `SuggestionBatch` of arrays
+(what batch labeling reads); `suggest_batch(suggester, ...)` gives that form for any suggester.
 """
 
 from __future__ import annotations
