@@ -274,8 +274,9 @@ def main() -> None:
     for rows in args.rows:
         path = corpus(rows)
         floor = tokenizer_floor(path) if not args.no_floor else {"texts_per_s": 0, "mean_chars": "?"}
-        print(f"{rows:>9,} rows  floor (spaCy tokenizer): {floor['texts_per_s']:>7,} texts/s "
-              f"({floor['mean_chars']} chars/text)", flush=True)
+        if floor["texts_per_s"]:
+            print(f"{rows:>9,} rows  floor (spaCy tokenizer): {floor['texts_per_s']:>7,} texts/s "
+                  f"({floor['mean_chars']} chars/text)", flush=True)
         size = {"rows": rows, "floor": floor, "runs": []}
         for w in args.workers:
             r = run_predict(path, w, rows, args.model, alongside=w == 1 and not args.no_floor)
@@ -284,9 +285,11 @@ def main() -> None:
             if "floor_alongside" in r:
                 print(f"{rows:>9,} rows  floor alongside the 1-worker run (the other core, same texts, same time): "
                       f"{r['floor_alongside']['texts_per_s']:>7,} texts/s", flush=True)
-            paired = f" ({r['vs_floor_alongside']:.0%} of the floor alongside)" if "vs_floor_alongside" in r else ""
+            ratio = f"{r['vs_floor']:.0%} of floor" if r["vs_floor"] else "floor skipped"
+            if "vs_floor_alongside" in r:
+                ratio += f" ({r['vs_floor_alongside']:.0%} of the floor alongside)"
             print(f"{rows:>9,} rows  {w} worker(s): {r['wall_s']:>6.1f} s  {r['rows_per_s']:>7,} rows/s  "
-                  f"{r['vs_floor'] or 0:.0%} of floor{paired}  peak RSS {r.get('max_rss_mib_time_v', '?')} MiB (largest "
+                  f"{ratio}  peak RSS {r.get('max_rss_mib_time_v', '?')} MiB (largest "
                   f"process, time -v); all processes: RSS {r['tree_peak_rss_mib']} MiB, "
                   f"PSS {r['tree_peak_pss_mib']} MiB; cores used {r.get('cores_used', '?')}, other "
                   f"processes took {r.get('others_cpu_s', '?')} CPU-s meanwhile", flush=True)
