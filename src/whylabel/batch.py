@@ -508,8 +508,7 @@ class _Run:
             if not keep_cells:  # into the store only: nothing to write
                 pass
             elif as_csv and from_csv and len(row) == ncols:
-                values = [v[:1] for v in row.values()]
-                if record is not None and formula.isdisjoint(values):
+                if record is not None and formula.isdisjoint([v[:1] for v in row.values()]):
                     chunk.cells.append(record().rstrip("\r\n"))
                 else:
                     chunk.cells.append([("'" + v) if v[:1] in formula else v for v in row.values()])

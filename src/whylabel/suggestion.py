@@ -216,7 +216,4 @@ def suggest_batch(suggester: Suggester, texts: Sequence[str], langs: Sequence[st
     own = getattr(suggester, "suggest_batch", None)
     if own is not None:
         return own(texts, langs)
-    suggestions = suggester.suggest(texts, langs)
-    if len(suggestions) != len(texts):
-        raise RuntimeError(f"the suggester returned {len(suggestions)} suggestions for {len(texts)} texts")
-    return SuggestionBatch.of(suggestions, reasons)
+    return SuggestionBatch.of(suggester.suggest(texts, langs), reasons)
