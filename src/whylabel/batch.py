@@ -124,6 +124,11 @@ class Labeler:
         self.keep = spec.keep_suggestions
         self._by_mask: dict[Any, tuple[str, str, tuple[str, ...]]] = {}
 
+    def warm(self) -> None:
+        """Build what the suggester makes on first use (spaCy pipelines, feature tables: ~2 s), so
+        that forked workers share it instead of each building their own."""
+        self.suggester.suggest(["ok", "ok"], ["en", "nl"])
+
     def _mask_cells(self, mask: int | tuple[bool, ...]) -> tuple[str, str, tuple[str, ...]]:
         """(reasons cell, driver, reasons) of a row's chosen reasons: a bitmask (bit i: the codebook's
         reason i), or a tuple of flags for a codebook too large for one."""
@@ -236,7 +241,8 @@ _WORKER: Labeler | None = None
 
 
 def _init_worker(spec: LabelerSpec) -> None:
-    """Runs once per worker process: load the codebook and the model, ignore Ctrl-C (the parent handles it)."""
+    """Runs once per worker process: load the codebook and the model (a forked worker has the
+    parent's already), ignore Ctrl-C (the parent handles it)."""
     global _WORKER
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's clean-up handler (fork copies it)
@@ -244,8 +250,9 @@ def _init_worker(spec: LabelerSpec) -> None:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1)
-    codebook = load_codebook(spec.codebook_path)
-    _WORKER = Labeler(codebook, spec.load_suggester(codebook), spec)
+    if _WORKER is None:
+        codebook = load_codebook(spec.codebook_path)
+        _WORKER = Labeler(codebook, spec.load_suggester(codebook), spec)
 
 
 def _label_in_worker(texts: list[str], langs: list[str | None] | None) -> tuple:
@@ -386,8 +393,7 @@ def predict(
             if workers == 1:
                 labels = run.label_in_process(local)
             else:
-                del local
-                labels = run.label_in_pool(spec, workers)
+                labels = run.label_in_pool(spec, workers, local)
             if store is None:
                 for _ in labels:
                     pass
@@ -561,10 +567,15 @@ class _Run:
             self.import_counts.skipped = self.summary.rejected
             self.import_counts.skipped_why = dict(self.summary.rejected_why)
 
-    def label_in_pool(self, spec: LabelerSpec, workers: int) -> Iterator[ItemRecord]:
+    def label_in_pool(self, spec: LabelerSpec, workers: int, labeler: Labeler) -> Iterator[ItemRecord]:
+        global _WORKER
         methods = multiprocessing.get_all_start_methods()
-        # fork: workers start in milliseconds and share the libraries the parent already imported.
+        # fork: workers start in milliseconds and share the libraries and the model the parent
+        # already loaded (about a second of loading per worker saved).
         ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+        if ctx.get_start_method() == "fork":
+            labeler.warm()
+            _WORKER = labeler  # until the run ends: workers are forked on demand
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(spec,))
         inflight: deque[tuple[_Chunk, Future]] = deque()
         try:
@@ -582,6 +593,7 @@ class _Run:
             for _, fut in inflight:
                 fut.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
+            _WORKER = None
 
     def _report(self, rows: int) -> None:
         """Rows written so far; the byte position read, scaled back by the rows still in flight."""
