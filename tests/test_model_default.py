@@ -13,7 +13,8 @@ from whylabel.model import CARD_FILE, MODEL_FILE, load_model, load_suggester
 
 DEFAULT = REPO / "models" / "default"
 CV_FLOOR = 0.68  # measured 0.7135 (5-fold CV, 730 sample labels, threshold 0.35)
-DEV_FLOOR = 0.45  # measured 0.480 (benchmarks/dev_eval.py, weak labels on real data)
+DEV_FLOOR = 0.47  # measured 0.501 (benchmarks/dev_eval.py, weak and our own labels on real data)
+OWN_FLOOR = 0.48  # measured 0.521 (the same, our own labels of 389 real texts only)
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +62,18 @@ def test_out_of_the_box_quality_on_real_weakly_labeled_feedback(codebook):
     items = load_dev_set(SHARED_DATA)
     assert len(items) > 5000
     s = load_suggester(codebook, "default", models_dir=REPO / "models")
-    result = score(items, s.predict_proba([i["text"] for i in items], [i["lang"] for i in items]), s.threshold)
+    probs = s.predict_proba([i["text"] for i in items], [i["lang"] for i in items])
+    result = score(items, probs, s.threshold)
     assert result["macro_f1"] >= DEV_FLOOR, result["per_reason"]
     assert result["per_reason"]["price"]["f1"] >= 0.6
+    # Our own labels: every labeled id still names a text of the seeded sample, all six reasons
+    # have positives, and the model does about as well on them as measured.
+    own = [(it, p) for it, p in zip(items, probs) if it["source"].startswith("own:")]
+    with (REPO / "benchmarks" / "dev_labels.csv").open(encoding="utf-8") as f:
+        assert len(own) == sum(1 for _ in f) - 1
+    mine = score([it for it, _ in own], [p for _, p in own], s.threshold)
+    assert min(m["support"] for m in mine["per_reason"].values()) >= 20
+    assert mine["macro_f1"] >= OWN_FLOOR, mine["per_reason"]
 
 
 def test_evidence_is_never_a_quiet_word_but_negations_and_telling_words_stay(codebook):
