@@ -614,13 +614,7 @@ class _Run:
         for i, c in enumerate(counts):
             self.reason_counts[i] += c
         if self.writer is not None:
-            write, after = self.writer.write_values, self.writer.write_after
-            for cells, added in zip(chunk.cells, rows):
-                if type(cells) is str:  # the input record as read
-                    after(cells, added)
-                else:
-                    cells.extend(added)
-                    write(cells)
+            self.writer.write_rows(chunk.cells, rows)
         if self.store is not None and kept is not None:
             yield from chunk.records
             # Resumed by import_records after it stored the last record: the rows have ids now.

@@ -66,6 +66,8 @@ class TableWriter:
             if excel and stream is not sys.stdout:
                 stream.write("\ufeff")
             self._csv = csv.writer(stream, delimiter=self.delimiter, lineterminator=self.lineterminator)
+            self._buf = _Lines()
+            self._buf_csv = csv.writer(self._buf, delimiter=self.delimiter, lineterminator=self.lineterminator)
             self._csv.writerow(self.columns)
 
     def write(self, row: dict[str, Any]) -> None:
@@ -81,15 +83,32 @@ class TableWriter:
             return
         self._csv.writerow(values)
 
-    def write_after(self, record: str, values: Sequence[str]) -> None:
-        """A CSV row whose first cells are `record`, a record already in this file's CSV dialect
-        (an input line copied as read, its line end stripped), then `values`, quoted as needed."""
-        d = self.delimiter
-        cells = d.join(values)
-        if cells.count(d) != len(values) - 1 or '"' in cells or "\n" in cells or "\r" in cells:
-            cells = d.join(['"' + v.replace('"', '""') + '"' if d in v or '"' in v or "\n" in v or "\r" in v
-                            else v for v in values])
-        self.stream.write(record + d + cells + self.lineterminator)
+    def write_rows(self, rows: Sequence[list[Any] | str], added: Sequence[Sequence[Any]]) -> None:
+        """Rows of input cells (formatted and neutralised), or input CSV records already in this
+        file's dialect (copied as read, line end stripped), each followed by its `added` cells;
+        one write per call (batch fast path)."""
+        if self.format == "jsonl":
+            for cells, more in zip(rows, added):
+                self.write_values([*cells, *more])
+            return
+        buf = self._buf
+        buf.clear()
+        row_out, d = self._buf_csv.writerow, self.delimiter
+        for cells, more in zip(rows, added):
+            if type(cells) is str:
+                buf.append(cells)
+                buf.append(d)
+                row_out(more)
+            else:
+                cells.extend(more)
+                row_out(cells)
+        self.stream.write("".join(buf))
+
+
+class _Lines(list):
+    """A csv.writer target that keeps the lines (joined and written once per batch)."""
+
+    write = list.append
 
 
 def _csv_cell(value: Any) -> Any:
