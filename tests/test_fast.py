@@ -62,6 +62,13 @@ def test_token_arrays_equal_spacys_to_array(numpy_only):
     assert fast.langs == ref.langs
     kept = nlp.analyse(texts[:5], langs[:5], keep_docs=True)
     assert [len(d) for d in kept.docs] == np.diff(kept.offsets).tolist()
+    # More tokens than the kernel first makes room for (64 a text): its buffer grows, order kept.
+    long = ["ok", "word, " * 400 + "end", "kort", "nog een keer: " * 90]
+    fast = nlp.analyse(long, ["en", "en", "nl", "nl"])
+    with numpy_only:
+        ref = nlp.analyse(long, ["en", "en", "nl", "nl"])
+    assert int(fast.offsets[-1]) > 64 * len(long) + 64
+    assert fast.offsets.tolist() == ref.offsets.tolist() and (fast.arr == ref.arr).all()
 
 
 def test_hash_lookups_equal_the_numpy_probe():

@@ -417,16 +417,21 @@ def analyse(texts: Sequence[str], langs: Sequence[str | None] | None = None, *,
 
 
 def _analyse_fast(fast, texts: list[str], resolved: list[str], batch_size: int, keep_docs: bool) -> Analyses:
-    """`analyse` with the tokens read from the Docs by the compiled kernel (same arrays). Texts are
-    tokenised in order, 64 at a time: a Doc read soon after it is made is still in the CPU's cache
-    (holding a whole batch of Docs costs ~10 % of the tokenizer's speed)."""
+    """`analyse` with the tokens read from the Docs by the compiled kernel (same arrays). Each text
+    is tokenised, read and dropped in turn (`_fast.tokenize`): a Doc read while it is still in the
+    CPU's cache, its memory reused by the next. Kept Docs are read 64 at a time."""
     import numpy as np
 
     n = len(texts)
     code = np.fromiter(map(_LANG_CODE.__getitem__, resolved), dtype=np.int64, count=n)
     tokenizers = [pipeline(lang).tokenizer for lang in LANGS]
+    if not keep_docs:
+        arr, lens = fast.tokenize(tokenizers, code, texts)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        return Analyses(texts, resolved, arr, offsets, None, code)
     one = tokenizers[int(code[0])] if n and code.min() == code.max() else None
-    parts, lens, kept = [], [], []
+    parts, counts, kept = [], [], []
     for s in range(0, n, 64):
         chunk = texts[s:s + 64]
         if one is not None:
@@ -435,11 +440,10 @@ def _analyse_fast(fast, texts: list[str], resolved: list[str], batch_size: int, 
             docs = [tokenizers[c](t) for c, t in zip(code[s:s + 64].tolist(), chunk)]
         a, ln = fast.doc_arrays(docs)
         parts.append(a)
-        lens.append(ln)
-        if keep_docs:
-            kept += docs
+        counts.append(ln)
+        kept += docs
     offsets = np.zeros(n + 1, dtype=np.int64)
     if n:
-        np.cumsum(np.concatenate(lens), out=offsets[1:])
+        np.cumsum(np.concatenate(counts), out=offsets[1:])
     arr = np.concatenate(parts) if len(parts) > 1 else (parts[0] if parts else np.zeros((0, 2), dtype=np.uint64))
-    return Analyses(texts, resolved, arr, offsets, kept if keep_docs else None, code)
+    return Analyses(texts, resolved, arr, offsets, kept, code)
