@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -180,6 +181,32 @@ def _cells_from_suggestions(codebook, suggestions, low, high, as_csv):
             rows.append((list(reasons), codebook.driver_of(reasons), *(round(p, 4) for p in ps),
                          round(s.confidence, 4), int(unsure), evidence))
     return rows
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="workers are forked only where fork exists")
+def test_forked_workers_use_the_model_the_main_process_loaded(codebook, tmp_path):
+    """The model is loaded (and warmed) once, in the main process; the workers label with that copy."""
+    log = tmp_path / "pids.log"
+
+    class Logged(Fixed):
+        def suggest(self, texts, langs=None):
+            with open(log, "a") as f:
+                f.write(f"suggest {os.getpid()}\n")
+            return super().suggest(texts, langs)
+
+    def factory(codebook):
+        with open(log, "a") as f:
+            f.write(f"load {os.getpid()}\n")
+        return Logged(codebook)
+
+    src = export(tmp_path / "week.csv", 60)
+    s = predict(str(src), codebook, out="out.csv", workers=2, chunk_size=10, factory=factory)
+    assert s.labeled + s.needs_review == 60
+    calls = [line.split() for line in log.read_text().splitlines()]
+    assert [pid for what, pid in calls if what == "load"] == [str(os.getpid())]
+    workers = {pid for what, pid in calls if what == "suggest"} - {str(os.getpid())}
+    assert 1 <= len(workers) <= 2
+
 
 
 @pytest.mark.parametrize("as_csv", [True, False])
