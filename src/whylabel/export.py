@@ -92,7 +92,6 @@ class TableWriter:
                 self.write_values([*cells, *more])
             return
         buf = self._buf
-        buf.clear()
         row_out, d = self._buf_csv.writerow, self.delimiter
         for cells, more in zip(rows, added):
             if type(cells) is str:
@@ -103,6 +102,7 @@ class TableWriter:
                 cells.extend(more)
                 row_out(cells)
         self.stream.write("".join(buf))
+        buf.clear()
 
 
 class _Lines(list):
