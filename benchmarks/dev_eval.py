@@ -149,6 +149,18 @@ def _hu_liu_reviews(folder: Path) -> list[tuple[str, str]]:
     return out
 
 
+def _csv_pairs(path: Path, id_column: str, text_column: str) -> list[tuple[str, str]]:
+    csv.field_size_limit(1 << 30)
+    with path.open(encoding="utf-8", newline="") as f:
+        return [(r[id_column], r.get(text_column) or "") for r in csv.DictReader(f)]
+
+
+def _absa_reviews(path: Path) -> list[tuple[str, str]]:
+    """Whole reviews of a SemEval text-level file: their sentences joined."""
+    return [(r.get("rid", ""), " ".join((s.findtext("text") or "").strip() for s in r.iter("sentence")))
+            for r in ET.parse(path).getroot().iter("Review")]
+
+
 def own_pool(root: Path = DATA) -> dict[tuple[str, str], tuple[str, str]]:
     """(source, id) -> (text, lang): the fixed, seeded sample of real texts we label ourselves.
 
@@ -170,29 +182,22 @@ def own_pool(root: Path = DATA) -> dict[tuple[str, str], tuple[str, str]]:
             for row in csv.DictReader(f):
                 if row.get("inbound", "").lower() == "true":
                     pool[("twcs", row["tweet_id"])] = (row["text"], "en")
-    cfpb = root / "cfpb_complaints_sample" / "complaints_sample.csv"
-    if cfpb.exists():
-        csv.field_size_limit(1 << 30)
-        with cfpb.open(encoding="utf-8", newline="") as f:
-            take("cfpb", [(r["Complaint ID"], r.get("Consumer complaint narrative") or "") for r in csv.DictReader(f)], 60)
-    ibm = root / "ibm_twitter_customer_care"
-    if ibm.exists():
-        take("ibm_tweets", _first_customer_turns(ibm), 60)
-    clothing = root / "womens_clothing_ecommerce_reviews" / "reviews.csv"
-    if clothing.exists():
-        with clothing.open(encoding="utf-8", newline="") as f:
-            take("clothing", [(r[""], r.get("Review Text") or "") for r in csv.DictReader(f)], 60)
-    hu_liu = root / "hu_liu_customer_reviews"
-    if hu_liu.exists():
-        take("hu_liu", _hu_liu_reviews(hu_liu), 30)
-    apps = root / "app_reviews_real" / "RealCategories.js"
-    if apps.exists():
-        take("app_reviews", [(str(i), it["text"]) for i, it in enumerate(_app_reviews(apps))], 30)
-    nl = root / "semeval_absa_dutch_restaurants" / "restaurants_dutch_training_textlevel.xml"
-    if nl.exists():
-        reviews = [(r.get("rid", ""), " ".join((s.findtext("text") or "").strip() for s in r.iter("sentence")))
-                   for r in ET.parse(nl).getroot().iter("Review")]
-        take("absa_nl_reviews", reviews, 100, "nl")
+    # In this order: each source's sample is drawn from the one seeded generator.
+    sources = [
+        ("cfpb", "cfpb_complaints_sample/complaints_sample.csv", 60, "en",
+         lambda p: _csv_pairs(p, "Complaint ID", "Consumer complaint narrative")),
+        ("ibm_tweets", "ibm_twitter_customer_care", 60, "en", _first_customer_turns),
+        ("clothing", "womens_clothing_ecommerce_reviews/reviews.csv", 60, "en",
+         lambda p: _csv_pairs(p, "", "Review Text")),
+        ("hu_liu", "hu_liu_customer_reviews", 30, "en", _hu_liu_reviews),
+        ("app_reviews", "app_reviews_real/RealCategories.js", 30, "en",
+         lambda p: [(str(i), it["text"]) for i, it in enumerate(_app_reviews(p))]),
+        ("absa_nl_reviews", "semeval_absa_dutch_restaurants/restaurants_dutch_training_textlevel.xml", 100, "nl",
+         _absa_reviews),
+    ]
+    for source, rel, k, lang, read in sources:
+        if (root / rel).exists():
+            take(source, read(root / rel), k, lang)
     return pool
 
 
