@@ -269,7 +269,7 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
         """
         P = len(docs)
         if not P:
-            return EvidenceUnits([], [], [], [], [])
+            return EvidenceUnits.empty()
         t = batch.tokens
         feats = self.features
         pd = np.asarray(docs, dtype=np.int64)
@@ -338,7 +338,7 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
         s_ = np.concatenate(u_s)
         e_ = np.concatenate(u_e)
         if not len(pair):
-            return EvidenceUnits([], [], [], [], [])
+            return EvidenceUnits.empty()
         is_cue = np.zeros(len(pair), dtype=bool)
         if n_cue:
             is_cue[-n_cue:] = True
@@ -506,7 +506,7 @@ class ModelSuggester:
         R = len(self.reasons)
         if not analyses:
             return SuggestionBatch(self.reasons, np.zeros((0, R)), np.zeros((0, R), dtype=bool), self.threshold,
-                                   [], [], EvidenceUnits([], [], [], [], []))
+                                   [], [], EvidenceUnits.empty())
         batch = est.batch(analyses)
         P = est.proba_of(batch)
         chosen = P >= self.threshold

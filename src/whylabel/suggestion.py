@@ -48,6 +48,10 @@ class EvidenceUnits(NamedTuple):
     text: list[str]
     weight: list[float]
 
+    @classmethod
+    def empty(cls) -> EvidenceUnits:
+        return cls([], [], [], [], [])
+
     def spans(self, pairs: int) -> list[tuple[Evidence, ...]]:
         """Per pair, its spans as `Evidence` (made without the keyword layer of a named tuple's __new__)."""
         out: list[tuple[Evidence, ...]] = [()] * pairs
