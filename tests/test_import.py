@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import db_snapshot, write_csv, write_jsonl
-from whylabel.store import Store
+from whylabel.store import SCHEMA_VERSION, Store
 
 CSV_NL = (
     "id;datum;opmerking;cijfer\n"
@@ -235,7 +235,7 @@ def test_newer_database_is_refused(cli, tmp_path, db_path, seeded):
     f = write_csv(tmp_path / "a.csv", "text\nhoi\n")
     assert_one_line_error(
         cli("import", f, "--db", db_path),
-        f"{db_path}: written by a newer whylabel (schema 99; this version reads up to 1); upgrade whylabel to open it",
+        f"{db_path}: written by a newer whylabel (schema 99; this version reads up to {SCHEMA_VERSION}); upgrade whylabel to open it",
     )
 
 

@@ -18,11 +18,13 @@ from whylabel.evaluation import expected_calibration_error
 from whylabel.model import (
     CARD_FILE,
     MODEL_FILE,
+    TRUSTED_TYPES,
     CueSuggester,
     ReasonClassifier,
     fill_suggestions,
     load_model,
     load_suggester,
+    set_in_use,
     train_from_store,
 )
 from whylabel.nlp import analyse, cue_table
@@ -172,7 +174,7 @@ def test_train_save_load_gives_the_same_predictions(codebook, store, tmp_path):
 
 def test_too_few_labels_keep_the_cue_phrases_and_say_how_many_more(codebook, store, tmp_path):
     add_labeled(store, TINY)
-    result = train_from_store(store, codebook, models_dir=tmp_path / "m", cv_folds=0, save=False)
+    result = train_from_store(store, codebook, models_dir=tmp_path / "m", cv_folds=0, save=False, from_scratch=True)
     assert result.needs == {r: 10 - n for r, n in
                             {"trust": 0, "fear": 0, "uncertainty": 0, "price": 6, "features": 0, "terms": 6}.items()}
     assert result.card["cue_only_reasons"] == list(codebook.reason_names)
@@ -195,7 +197,7 @@ def saved_model(codebook, store, tmp_path):
 
 
 def test_a_model_file_with_an_untrusted_type_is_refused(codebook, saved_model):
-    est = sio.load(saved_model / MODEL_FILE, trusted=["whylabel.model.ReasonClassifier"])
+    est = sio.load(saved_model / MODEL_FILE, trusted=TRUSTED_TYPES)
     est.payload = os.system  # what a tampered file would smuggle in
     sio.dump(est, saved_model / MODEL_FILE)
     with pytest.raises(ModelError, match=r"refusing to load untrusted types \(.*system"):
@@ -234,15 +236,26 @@ def test_a_model_from_another_scikit_learn_version_is_refused(codebook, saved_mo
         load_model(saved_model, codebook)
 
 
-def test_load_suggester_picks_the_newest_compatible_model_else_the_cue_phrases(codebook, saved_model, tmp_path):
-    assert isinstance(load_suggester(codebook, models_dir=tmp_path / "empty"), CueSuggester)
-    assert isinstance(load_suggester(codebook, "cues", models_dir=saved_model.parent), CueSuggester)
-    assert load_suggester(codebook, models_dir=saved_model.parent).model_id.startswith("tiny-")
-    shutil.copytree(saved_model, saved_model.parent / "default")
-    # the shipped default only when nothing newer was trained
-    assert load_suggester(codebook, models_dir=saved_model.parent).model_id.startswith("tiny-")
+def test_load_suggester_uses_the_model_in_use_else_the_shipped_default_else_the_cue_phrases(
+        codebook, saved_model, tmp_path):
+    models = saved_model.parent
+    # Nothing in use: the shipped default, never silently the newest trained model.
+    assert load_suggester(codebook, models_dir=tmp_path / "empty").model_id.startswith("default-")
+    assert load_suggester(codebook, models_dir=models).model_id.startswith("default-")
+    assert isinstance(load_suggester(codebook, "cues", models_dir=models), CueSuggester)
+    set_in_use(models, "tiny", "tiny-x", "test")
+    assert load_suggester(codebook, models_dir=models).model_id.startswith("tiny-")
+    # Forced by name, and refused when unknown.
+    assert load_suggester(codebook, "tiny", models_dir=models).model_id.startswith("tiny-")
     with pytest.raises(ModelError, match="model 'nope' not found"):
-        load_suggester(codebook, "nope", models_dir=saved_model.parent)
+        load_suggester(codebook, "nope", models_dir=models)
+
+
+def test_with_a_codebook_no_model_was_made_for_the_cue_phrases_suggest(codebook, tmp_path):
+    text = open(codebook.path, encoding="utf-8").read()
+    other = tmp_path / "other.toml"
+    other.write_text(text.replace('"trust", "trusted",', '"trust", "trusted", "zzcue",', 1), encoding="utf-8")
+    assert isinstance(load_suggester(load_codebook(other), models_dir=tmp_path / "empty"), CueSuggester)
 
 
 def test_fill_suggestions_writes_the_unlabeled_items(codebook, store):

@@ -10,6 +10,8 @@ from whylabel import store as store_mod
 from whylabel.errors import StoreError
 from whylabel.store import ItemRecord, Store
 
+NEXT = store_mod.SCHEMA_VERSION + 1  # a migration added on top of the current schema
+
 
 def add_items(s: Store, texts: list[str], **kw) -> list[int]:
     recs = [ItemRecord(hash=f"h{i}-{t}", source="survey", text=t, created_at=f"2026-01-{i + 1:02d}", **kw)
@@ -35,14 +37,14 @@ def test_migrations_on_existing_database_keep_data(db_path, monkeypatch):
         db.execute("ALTER TABLE items ADD COLUMN channel_detail TEXT")
 
     monkeypatch.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS + (m2,))
-    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", NEXT)
     with Store(db_path) as s:
-        assert s.schema_version == 2
+        assert s.schema_version == NEXT
         assert "channel_detail" in s.db["items"].columns_dict
         assert s.current_annotation(item)["reasons"] == ["price"]
     # Opening again applies nothing twice.
     with Store(db_path) as s:
-        assert s.schema_version == 2
+        assert s.schema_version == NEXT
 
 
 def test_failed_migration_leaves_database_at_old_version(db_path, monkeypatch):
@@ -54,11 +56,11 @@ def test_failed_migration_leaves_database_at_old_version(db_path, monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS + (broken,))
-    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", NEXT)
     with pytest.raises(RuntimeError):
         Store(db_path)
     with sqlite3.connect(db_path) as c:
-        assert c.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert c.execute("PRAGMA user_version").fetchone()[0] == NEXT - 1
         assert "y" not in [r[1] for r in c.execute("PRAGMA table_info(items)")]
 
 

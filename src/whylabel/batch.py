@@ -97,13 +97,14 @@ class LabelerSpec:
     csv_cells: bool = True
     keep_suggestions: bool = False
     factory: SuggesterFactory | None = None
+    fast: bool = False  # words only: no sentence encoder
 
     def load_suggester(self, codebook: Codebook) -> Suggester:
         if self.factory is not None:
             return self.factory(codebook)
         from .model import load_suggester  # spaCy + scikit-learn: only where a model is used
 
-        return load_suggester(codebook, self.model, models_dir=self.models_dir)
+        return load_suggester(codebook, self.model, models_dir=self.models_dir, fast=self.fast)
 
 
 class Labeler:
@@ -341,6 +342,7 @@ def predict(
     progress: Progress | None = None,
     stdin: IO[bytes] | None = None,
     factory: SuggesterFactory | None = None,
+    fast: bool = False,
 ) -> PredictSummary:
     """Label an export into `out` (a path, "-" for stdout) and/or into `store`; see the module contract.
 
@@ -370,7 +372,7 @@ def predict(
             opts.default_source = source_from_filename(table.path) or "unknown"
         spec = LabelerSpec(
             codebook_path=codebook.path, model=model, models_dir=models_dir, min_confidence=min_confidence,
-            csv_cells=out_format == "csv", keep_suggestions=store is not None, factory=factory,
+            csv_cells=out_format == "csv", keep_suggestions=store is not None, factory=factory, fast=fast,
         )
         # Load the model here once: a foreign or mismatched model stops the run before any output.
         local = Labeler(codebook, spec.load_suggester(codebook), spec)
@@ -616,12 +618,10 @@ class _Run:
         if self.writer is not None:
             self.writer.write_rows(chunk.cells, rows)
         if self.store is not None and kept is not None:
+            # Each record carries its suggestion: the store writes both in the import's transaction.
+            for rec, row in zip(chunk.records, kept):
+                rec.suggestion = row
             yield from chunk.records
-            # Resumed by import_records after it stored the last record: the rows have ids now.
-            ids = self.store.item_ids_by_hash([r.hash for r in chunk.records])
-            self.store.save_suggestions(
-                {**row, "item_id": ids[rec.hash]} for rec, row in zip(chunk.records, kept)
-            )
 
 
 def _langs(langs: list[str | None]) -> list[str | None] | None:

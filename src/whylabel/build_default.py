@@ -3,9 +3,11 @@
     python -m whylabel.build_default [--models-dir models] [--sample-dir sample_feedback]
 
 Imports sample_feedback/ (with its `reasons` labels, annotator "sample") into a scratch database,
-trains with the fixed seed 0 and 5-fold cross-validation, and writes models/default/ (model.skops
-+ card.json). The same data, seed and library versions give the same model and the same metrics;
-tests/test_model_default.py checks that against models/default/card.json.
+encodes each text once, trains words + meaning with the fixed seed 0 and 5-fold cross-validation,
+and writes models/default/: model.skops, card.json, and prior.npz (the sample's texts, labels and
+sentence vectors, which a team's `whylabel train` builds on). The same data, seed and library
+versions give the same metrics and predictions; tests/test_model_default.py checks that against
+models/default/card.json.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ SAMPLE_FILES = ("survey_answers.csv", "product_reviews.jsonl", "support_tickets.
 
 
 def build(models_dir: str | Path = REPO / "models", sample_dir: str | Path = REPO / "sample_feedback", *,
-          name: str = "default", save: bool = True, cv_folds: int = 5):
+          name: str = "default", save: bool = True, cv_folds: int = 5, words_only: bool = False):
     from .codebook import load_codebook
     from .ingest import import_file
-    from .model import train_from_store
+    from .model import ENCODER_ID, fit_model, model_digest, save_model, save_prior, team_data
     from .store import Store
 
     book = load_codebook()
@@ -31,14 +33,19 @@ def build(models_dir: str | Path = REPO / "models", sample_dir: str | Path = REP
         with Store(Path(tmp) / "sample.db") as store:
             for file in SAMPLE_FILES:
                 import_file(store, Path(sample_dir) / file, book, columns={"reasons": "reasons"}, annotator="sample")
-            result = train_from_store(store, book, name=name, models_dir=models_dir, cv_folds=cv_folds,
-                                      save=save, seed=0)
+            data = team_data(store, book, encoder_id=None if words_only else ENCODER_ID)
+    result = fit_model(data, book, cv_folds=cv_folds, seed=0, words_only=words_only)
+    result.card["trained_on"]["sample"] = {"what": "sample_feedback/ (python -m whylabel.build_default)",
+                                           "n_items": len(data)}
+    result.card.update({"name": name, "annotator": "sample", "db": "sample_feedback/ (python -m whylabel.build_default)"})
+    result.card["model_id"] = f"{name}-{model_digest(result.suggester.estimator)}"
+    result.suggester.model_id = result.card["model_id"]
     if save:
-        # The scratch database is gone: do not record its path in the shipped card.
-        result.card["db"] = "sample_feedback/ (python -m whylabel.build_default)"
-        from .model import save_model
-
-        save_model(result.suggester.estimator, Path(models_dir) / name, result.card)
+        directory = Path(models_dir) / name
+        result.path = save_model(result.suggester.estimator, directory, result.card)
+        if not words_only:
+            # What a team's model builds on (`whylabel train` without --from-scratch).
+            save_prior(directory, data)
     return result
 
 

@@ -35,14 +35,16 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .errors import ModelError
-from .evaluation import evaluate_probabilities, kfold_indices
+from .encoder import ENCODER_ID
+from .evaluation import evaluate_probabilities
 from .features import Batch, Features, cue_feature_name, text_pair_keys
 from .nlp import LANGS, Analysis, CueMatcher, analyse, cue_table, fast_kernels
 from .suggestion import DEFAULT_THRESHOLD, Evidence, EvidenceUnits, Suggestion, SuggestionBatch
 
 MODEL_FILE = "model.skops"
 CARD_FILE = "card.json"
-TRUSTED_TYPES = ["whylabel.model.ReasonClassifier"]
+TRUSTED_TYPES = ["whylabel.model.ReasonClassifier", "whylabel.model.BlendedReasonClassifier",
+                 "whylabel.meaning.MeaningClassifier"]
 MIN_POSITIVES = 10
 # Cue-only decision: P(reason) = sigmoid(CUE_PRIOR[0] + CUE_PRIOR[1] * log1p(cue matches)).
 # Fitted (logistic regression, pooled over reasons) on the cue counts of the labeled sample
@@ -52,6 +54,11 @@ CUE_PRIOR = (-2.0, 3.8)
 # cross-validation on the sample labels (0.3-0.4 were all within 0.01); below 0.5 because a
 # researcher confirms a pre-selected reason faster than they spot a missing one.
 MODEL_THRESHOLD = 0.35
+# The blend: the meaning side's weight and the threshold it pre-selects from, and the meaning
+# side's regularisation; chosen on our dev set of real texts (benchmarks/meaning_experiments.py).
+MEANING_WEIGHT = 0.5
+BLEND_THRESHOLD = 0.3
+MEANING_C = 0.3
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
@@ -61,16 +68,77 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def _split_input(X) -> tuple[list[str], list[str | None] | None]:
     """Texts, or (text, lang) pairs: the two shapes `fit` and `predict_proba` accept."""
-    texts, langs, any_lang = [], [], False
+    texts, langs, _ = split_items(X)
+    return texts, langs
+
+
+def split_items(X) -> tuple[list[str], list[str | None] | None, list | None]:
+    """Texts, (text, lang) pairs or (text, lang, vector) triples -> texts, langs, vectors.
+
+    A vector is an item's sentence embedding computed earlier (the store keeps them), so training
+    and suggesting never encode a text twice; None where it is not known yet.
+    """
+    texts, langs, vectors, any_lang, any_vector = [], [], [], False, False
     for x in X:
         if isinstance(x, (tuple, list)):
             texts.append("" if x[0] is None else str(x[0]))
             langs.append(x[1] if len(x) > 1 else None)
+            vectors.append(x[2] if len(x) > 2 else None)
             any_lang = True
+            any_vector = any_vector or len(x) > 2
         else:
             texts.append("" if x is None else str(x))
             langs.append(None)
-    return texts, (langs if any_lang else None)
+            vectors.append(None)
+    return texts, (langs if any_lang else None), (vectors if any_vector else None)
+
+
+def complete_vectors(texts: Sequence[str], vectors: Sequence | None) -> np.ndarray:
+    """An (n, DIM) float32 array: the given vectors, the missing ones encoded now in one batch."""
+    from .encoder import DIM, encoder
+
+    out = np.zeros((len(texts), DIM), dtype=np.float32)
+    missing = list(range(len(texts)))
+    if vectors is not None:
+        missing = []
+        for i, v in enumerate(vectors):
+            if v is None:
+                missing.append(i)
+            else:
+                out[i] = np.asarray(v, dtype=np.float32)
+    if missing:
+        out[missing] = encoder().encode([texts[i] for i in missing])
+    return out
+
+
+def reason_targets(y, reasons: Sequence[str]) -> np.ndarray:
+    """An indicator matrix (n, reasons) from an indicator matrix or lists of reason names."""
+    if hasattr(y, "shape") and len(getattr(y, "shape", ())) == 2:
+        Y = np.asarray(y, dtype=int)
+    else:
+        y = list(y)
+        if y and isinstance(y[0], (list, tuple, set, frozenset)):
+            unknown = {r for labels in y for r in labels} - set(reasons)
+            if unknown:
+                raise ValueError(f"unknown reason {sorted(unknown)[0]!r}")
+            from sklearn.preprocessing import MultiLabelBinarizer
+
+            Y = MultiLabelBinarizer(classes=list(reasons)).fit_transform(y).astype(int)
+        else:
+            Y = np.asarray(y, dtype=int)
+            if Y.ndim == 1:
+                Y = Y[:, None]
+    if Y.shape[1] != len(reasons):
+        raise ValueError(f"y has {Y.shape[1]} columns, the cues define {len(reasons)} reasons")
+    return Y
+
+
+def indicator(labels: Sequence[Sequence[str]], reasons: Sequence[str]) -> np.ndarray:
+    """Labels as an indicator matrix; names outside `reasons` are dropped (an old codebook's)."""
+    known = set(reasons)
+    if not len(labels):
+        return np.zeros((0, len(reasons)), dtype=int)
+    return reason_targets([[r for r in ls if r in known] for ls in labels], reasons)
 
 
 class ReasonClassifier(ClassifierMixin, BaseEstimator):
@@ -143,25 +211,7 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
     # -- learning ------------------------------------------------------------------------------
 
     def _targets(self, y, reasons: Sequence[str]) -> np.ndarray:
-        if hasattr(y, "shape") and len(getattr(y, "shape", ())) == 2:
-            Y = np.asarray(y, dtype=int)
-        else:
-            y = list(y)
-            if y and isinstance(y[0], (list, tuple, set, frozenset)):
-                index = {r: i for i, r in enumerate(reasons)}
-                Y = np.zeros((len(y), len(reasons)), dtype=int)
-                for i, labels in enumerate(y):
-                    for r in labels:
-                        if r not in index:
-                            raise ValueError(f"unknown reason {r!r}")
-                        Y[i, index[r]] = 1
-            else:
-                Y = np.asarray(y, dtype=int)
-                if Y.ndim == 1:
-                    Y = Y[:, None]
-        if Y.shape[1] != len(reasons):
-            raise ValueError(f"y has {Y.shape[1]} columns, the cues define {len(reasons)} reasons")
-        return Y
+        return reason_targets(y, reasons)
 
     def fit(self, X, y, sample_weight=None):
 
@@ -391,6 +441,86 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
                              (w[sel] * slope[pair[sel]]).tolist())
 
 
+class BlendedReasonClassifier(ClassifierMixin, BaseEstimator):
+    """Words and meaning in one calibrated multi-label model.
+
+    `words_` is a `ReasonClassifier` (tokens, stems, negations, bigrams, cue phrases: fast, and the
+    source of every evidence span); `meaning_` a `MeaningClassifier` over each text's sentence
+    vector, which recognises a reason phrased in words the labels never used ("I'm not sure it
+    fits" is uncertainty whatever the wording). Per reason the probability is the weighted mean of
+    the two calibrated probabilities; a reason the meaning side could not learn is left to the words.
+    Averaging two calibrated probabilities pulls both towards the middle, so the blend pre-selects
+    from a lower threshold than the words alone (chosen on the dev set: benchmarks/README.md).
+
+    X: texts, (text, lang) pairs or (text, lang, vector) triples. y: as for ReasonClassifier.
+    """
+
+    def __init__(self, cues=None, C=4.0, meaning_C=MEANING_C, meaning_weight=MEANING_WEIGHT,
+                 threshold=BLEND_THRESHOLD, words_threshold=MODEL_THRESHOLD, min_positives=MIN_POSITIVES,
+                 calibration_folds=3, encoder=ENCODER_ID, codebook_hash=None, random_state=0):
+        self.cues = cues
+        self.C = C
+        self.meaning_C = meaning_C
+        self.meaning_weight = meaning_weight
+        self.threshold = threshold
+        self.words_threshold = words_threshold
+        self.min_positives = min_positives
+        self.calibration_folds = calibration_folds
+        self.encoder = encoder
+        self.codebook_hash = codebook_hash
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None):
+        from .meaning import MeaningClassifier
+
+        texts, langs, vectors = split_items(X)
+        pairs = list(zip(texts, langs)) if langs is not None else texts
+        self.words_ = ReasonClassifier(cues=self.cues, C=self.C, min_positives=self.min_positives,
+                                       calibration_folds=self.calibration_folds, threshold=self.words_threshold,
+                                       codebook_hash=self.codebook_hash, random_state=self.random_state)
+        self.words_.fit(pairs, y, sample_weight)
+        Y = reason_targets(y, list(self.words_.classes_))
+        self.meaning_ = MeaningClassifier(C=self.meaning_C, calibration_folds=self.calibration_folds,
+                                          min_positives=self.min_positives, random_state=self.random_state)
+        self.meaning_.fit(complete_vectors(texts, vectors), Y, sample_weight)
+        self.classes_ = self.words_.classes_
+        return self
+
+    def meaning_weights(self) -> np.ndarray:
+        """Per reason, the meaning side's share of the blend (0 where it learned nothing)."""
+        return float(self.meaning_weight) * self.meaning_.active_
+
+    def blend(self, p_words: np.ndarray, p_meaning: np.ndarray) -> np.ndarray:
+        w = self.meaning_weights()
+        return (1.0 - w) * p_words + w * p_meaning
+
+    def predict_proba(self, X) -> np.ndarray:
+        if not hasattr(self, "words_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("BlendedReasonClassifier is not fitted yet: call fit first")
+        texts, langs, vectors = split_items(X)
+        p_words = self.words_.predict_proba(list(zip(texts, langs)) if langs is not None else texts)
+        return self.blend(p_words, self.meaning_.predict_proba(complete_vectors(texts, vectors)))
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X) >= self.threshold).astype(int)
+
+    def score(self, X, y, sample_weight=None) -> float:
+        from sklearn.metrics import f1_score
+
+        Y = reason_targets(y, list(self.classes_))
+        return float(f1_score(Y, self.predict(X), average="macro", zero_division=0))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.target_tags.multi_output = True
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
 class _LinearFit:
     """One reason's linear decision: logistic regression, optionally on naive-Bayes-scaled text
     features (NB-SVM, Wang & Manning 2012: strong on small text sets). The scaling folds into the
@@ -484,43 +614,65 @@ def _learn_vocabulary(analyses: list[Analysis], feats: Features, min_df: int, bi
 
 
 class ModelSuggester:
-    """A `Suggester` over a fitted ReasonClassifier: probabilities, pre-selected reasons, evidence."""
+    """A `Suggester` over a fitted model: probabilities, pre-selected reasons, evidence.
 
-    def __init__(self, estimator: ReasonClassifier, model_id: str, threshold: float | None = None,
-                 top_k: int = 3, card: dict | None = None, path: Path | None = None):
+    Over a `BlendedReasonClassifier` it suggests from words and meaning, unless `fast`: then from
+    its words alone, at the words' own threshold (what `--fast` means: no sentence encoder).
+    `vectors` (optional, per text, None where unknown) are sentence vectors computed earlier.
+    """
+
+    def __init__(self, estimator, model_id: str, threshold: float | None = None,
+                 top_k: int = 3, card: dict | None = None, path: Path | None = None, fast: bool = False):
         self.estimator = estimator
+        blended = isinstance(estimator, BlendedReasonClassifier)
+        self.words: ReasonClassifier = estimator.words_ if blended else estimator
+        self.blend = estimator if blended and not fast else None
+        own = self.blend.threshold if self.blend is not None else self.words.threshold
+        self.threshold = float(own if threshold is None else threshold)
         self.model_id = model_id
-        self.threshold = float(estimator.threshold if threshold is None else threshold)
         self.top_k = top_k
         self.card = card or {}
         self.path = path
         self.reasons = tuple(str(r) for r in estimator.classes_)
 
-    def suggest(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> list[Suggestion]:
-        return self.suggest_batch(texts, langs).suggestions()
+    @property
+    def encoder_id(self) -> str | None:
+        """The sentence encoder this suggester reads vectors of; None for words only."""
+        return self.blend.encoder if self.blend is not None else None
 
-    def suggest_batch(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> SuggestionBatch:
+    def _proba(self, batch: Batch, texts: Sequence[str], vectors) -> np.ndarray:
+        P = self.words.proba_of(batch)
+        if self.blend is not None:
+            P = self.blend.blend(P, self.blend.meaning_.predict_proba(complete_vectors(texts, vectors)))
+        return P
+
+    def suggest(self, texts: Sequence[str], langs: Sequence[str | None] | None = None,
+                vectors: Sequence | None = None) -> list[Suggestion]:
+        return self.suggest_batch(texts, langs, vectors).suggestions()
+
+    def suggest_batch(self, texts: Sequence[str], langs: Sequence[str | None] | None = None,
+                      vectors: Sequence | None = None) -> SuggestionBatch:
         """The suggestions as arrays (what `whylabel predict` reads): no object per text."""
-        est = self.estimator
+        words = self.words
         analyses = analyse(texts, langs)
         R = len(self.reasons)
         if not analyses:
             return SuggestionBatch(self.reasons, np.zeros((0, R)), np.zeros((0, R), dtype=bool), self.threshold,
                                    [], [], EvidenceUnits.empty())
-        batch = est.batch(analyses)
-        P = est.proba_of(batch)
+        batch = words.batch(analyses)
+        P = self._proba(batch, texts, vectors)
         chosen = P >= self.threshold
-        pd, pr = np.nonzero(chosen)
-        units = est.evidence_units(batch, pd, pr, self.top_k)
-        return SuggestionBatch(self.reasons, P, chosen, self.threshold, pd.tolist(), pr.tolist(), units)
+        docs, reasons = np.nonzero(chosen)
+        units = words.evidence_units(batch, docs, reasons, self.top_k)
+        return SuggestionBatch(self.reasons, P, chosen, self.threshold, docs.tolist(), reasons.tolist(), units)
 
-    def predict_proba(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], langs: Sequence[str | None] | None = None,
+                      vectors: Sequence | None = None) -> np.ndarray:
         """Probabilities only (no evidence): what evaluation needs."""
-        est = self.estimator
         analyses = analyse(texts, langs)
         if not analyses:
             return np.zeros((0, len(self.reasons)))
-        return est.proba_of(est.batch(analyses))
+        return self._proba(self.words.batch(analyses), texts, vectors)
 
 
 def cue_only_estimator(codebook) -> ReasonClassifier:
@@ -555,11 +707,16 @@ def _versions() -> dict[str, str]:
             "skops": skops.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
 
 
-def model_digest(est: ReasonClassifier) -> str:
+def model_digest(est) -> str:
     h = hashlib.sha256()
-    for arr in (est.coef_, est.intercept_, est.calibration_):
+    words = est.words_ if isinstance(est, BlendedReasonClassifier) else est
+    arrays = [words.coef_, words.intercept_, words.calibration_]
+    if words is not est:
+        arrays += [est.meaning_.coef_, est.meaning_.intercept_, est.meaning_.calibration_,
+                   np.asarray([est.meaning_weight, est.threshold])]
+    for arr in arrays:
         h.update(np.ascontiguousarray(arr, dtype=np.float64).round(10).tobytes())
-    h.update("\n".join(est.vocabulary_).encode("utf-8"))
+    h.update("\n".join(words.vocabulary_).encode("utf-8"))
     return h.hexdigest()[:10]
 
 
@@ -603,7 +760,7 @@ def read_card(directory: Path) -> dict:
         raise ModelError(f"{directory / CARD_FILE}: unreadable model card ({exc}); retrain with `whylabel train`") from None
 
 
-def load_model(path: str | Path, codebook) -> ModelSuggester:
+def load_model(path: str | Path, codebook, *, fast: bool = False) -> ModelSuggester:
     """Load a model directory (or its model.skops) for `codebook`; refuse anything untrusted."""
     import sklearn
     import skops.io as sio
@@ -634,15 +791,29 @@ def load_model(path: str | Path, codebook) -> ModelSuggester:
         est = sio.load(file, trusted=[t for t in untrusted if t in TRUSTED_TYPES])
     except Exception as exc:  # noqa: BLE001
         raise ModelError(f"{file}: cannot load model ({type(exc).__name__}: {exc}); retrain with `whylabel train`") from None
-    if not isinstance(est, ReasonClassifier) or not hasattr(est, "coef_"):
+    blended = isinstance(est, BlendedReasonClassifier)
+    words = getattr(est, "words_", None) if blended else est
+    if not isinstance(words, ReasonClassifier) or not hasattr(words, "coef_"):
         raise ModelError(f"{file}: not a whylabel reason model; retrain with `whylabel train`")
-    if est.codebook_hash != codebook.hash or list(est.classes_) != list(codebook.reason_names) \
-            or est.cues != cue_table(codebook):
+    if est.codebook_hash != codebook.hash or words.codebook_hash != codebook.hash \
+            or list(est.classes_) != list(codebook.reason_names) or words.cues != cue_table(codebook):
         raise ModelError(f"{file}: made for another codebook than its card says; retrain with `whylabel train`")
-    if est.coef_.shape != (len(est.classes_), len(est.vocabulary_) + len(est.bigram_keys_) + len(est.classes_) + len(LANGS)):
+    R = len(words.classes_)
+    fits = words.coef_.shape == (R, len(words.vocabulary_) + len(words.bigram_keys_) + R + len(LANGS))
+    if blended:
+        from .encoder import DIM
+        from .meaning import MeaningClassifier
+
+        m = getattr(est, "meaning_", None)
+        fits = fits and isinstance(m, MeaningClassifier) and m.coef_.shape == (R, DIM) \
+            and m.calibration_.shape == (R, 2) and m.active_.shape == (R,)
+        if est.encoder != ENCODER_ID:
+            raise ModelError(f"{file}: made with the sentence encoder {est.encoder!r}, this whylabel has "
+                             f"{ENCODER_ID!r}; retrain with `whylabel train`")
+    if not fits:
         raise ModelError(f"{file}: model arrays do not fit together (damaged file); retrain with `whylabel train`")
     return ModelSuggester(est, card.get("model_id") or f"{directory.name}-{model_digest(est)}",
-                          threshold=card.get("threshold"), card=card, path=file)
+                          threshold=None if fast else card.get("threshold"), card=card, path=file, fast=fast)
 
 
 def model_dirs(models_dir: str | Path | None = None) -> list[Path]:
@@ -677,34 +848,187 @@ def find_model(model: str | Path, models_dir=None) -> Path:
         if (base / str(model) / MODEL_FILE).exists():
             return base / str(model)
     where = ", ".join(str(b) for b in model_dirs(models_dir))
-    raise ModelError(f"model {str(model)!r} not found (looked in {where}); list models with `ls models/` "
+    raise ModelError(f"model {str(model)!r} not found (looked in {where}); list models with `whylabel models` "
                      "or train one with `whylabel train --name NAME`")
 
 
-def load_suggester(codebook, model: str | Path | None = None, *, models_dir: str | Path | None = None):
-    """A named model ("cues" = the cue phrases), else the newest compatible one, else
-    models/default, else the cue phrases."""
+IN_USE_FILE = "in-use.json"
+
+
+def shipped_default() -> Path:
+    """The default model that ships with whylabel (trained on the sample feedback)."""
+    return REPO_MODELS / "default"
+
+
+def _in_use_file(models_dir: str | Path | None) -> Path:
+    return Path(models_dir or "models") / IN_USE_FILE
+
+
+def in_use(models_dir: str | Path | None = None) -> dict | None:
+    """The record of the model in use in this models folder: {"name", "model_id", "since", "why"}."""
+    try:
+        record = json.loads(_in_use_file(models_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("name"), str) else None
+
+
+def set_in_use(models_dir: str | Path | None, name: str, model_id: str, why: str) -> None:
+    record = {"name": name, "model_id": model_id, "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "why": why}
+    text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    _atomic_write(_in_use_file(models_dir), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def _compatible(card: dict, codebook) -> bool:
+    import sklearn
+
+    return card.get("codebook_hash") == codebook.hash \
+        and _minor(card.get("versions", {}).get("scikit-learn", "")) == _minor(sklearn.__version__)
+
+
+def load_suggester(codebook, model: str | Path | None = None, *, models_dir: str | Path | None = None,
+                   fast: bool = False):
+    """A named model ("cues" = the cue phrases), else the model in use in the models folder (see
+    `in_use`: a trained model becomes it only by scoring better on the team's labels), else the
+    shipped default, else the cue phrases. Never silently the newest model. `fast`: words only."""
     if model is not None and str(model) == "cues" and not Path("cues").exists():
         return CueSuggester(codebook)
     if model is not None:
-        return load_model(find_model(model, models_dir), codebook)
-    import sklearn
-
-    compatible = [
-        (created, d) for created, d, card in _candidates(models_dir)
-        if card.get("codebook_hash") == codebook.hash
-        and _minor(card.get("versions", {}).get("scikit-learn", "")) == _minor(sklearn.__version__)
-    ]
-    if compatible:
-        compatible.sort(key=lambda c: (c[1].name != "default", c[0]))
-        # Newest trained model first; the shipped default only when there is nothing newer.
-        newest = max((c for c in compatible if c[1].name != "default"), default=None, key=lambda c: c[0])
-        return load_model(newest[1] if newest else compatible[0][1], codebook)
+        return load_model(find_model(model, models_dir), codebook, fast=fast)
+    record = in_use(models_dir)
+    if record is not None:
+        for base in model_dirs(models_dir):
+            d = base / record["name"]
+            if (d / MODEL_FILE).exists():
+                try:
+                    card = read_card(d)
+                except ModelError:
+                    break
+                if _compatible(card, codebook):
+                    return load_model(d, codebook, fast=fast)
+                break
+    default = shipped_default()
+    if (default / MODEL_FILE).exists():
+        try:
+            card = read_card(default)
+        except ModelError:
+            card = {}
+        if _compatible(card, codebook):
+            return load_model(default, codebook, fast=fast)
     return CueSuggester(codebook)
+
+
+def _trained_on_line(card: dict) -> str:
+    trained = card.get("trained_on") or {}
+    team, prior = trained.get("team"), trained.get("prior")
+    parts = []
+    if team:
+        who = f" by {team['annotator']}" if team.get("annotator") else ""
+        parts.append(f"{team.get('n_items', '?')} team labels{who} ({team.get('db')})")
+    if prior:
+        parts.append(f"{prior.get('n_items', '?')} sample labels at weight {prior.get('weight')}")
+    if not parts:
+        parts.append(f"{card.get('n_items', '?')} labels ({card.get('db', '?')})")
+    return " + ".join(parts)
+
+
+def list_models(codebook, models_dir: str | Path | None = None) -> list[dict]:
+    """Every model found, with what it learned from, its cross-validated score, and which is in use."""
+    current = load_suggester(codebook, models_dir=models_dir)
+    record = in_use(models_dir) or {}
+    rows, seen = [], set()
+    found = _candidates(models_dir)
+    default = shipped_default()
+    if (default / MODEL_FILE).exists() and all(d.resolve() != default.resolve() for _, d, _ in found):
+        try:
+            found.append(("", default, read_card(default)))
+        except ModelError:
+            pass
+    for _, d, card in sorted(found, key=lambda c: (c[1].resolve() != default.resolve(), c[0])):
+        if d.resolve() in seen:
+            continue
+        seen.add(d.resolve())
+        metrics = card.get("metrics") or {}
+        in_use_now = getattr(current, "path", None) is not None and Path(current.path).parent.resolve() == d.resolve()
+        rows.append({
+            "name": d.name, "path": str(d), "model_id": card.get("model_id"), "created_at": card.get("created_at"),
+            "kind": card.get("kind", "words"), "cv_macro_f1": metrics.get("macro_f1"),
+            "n_items": card.get("n_items"), "trained_on": _trained_on_line(card),
+            "compatible": _compatible(card, codebook), "in_use": in_use_now,
+            "why": (record.get("why") if record.get("name") == d.name else
+                    "the shipped default (no trained model has beaten it yet)") if in_use_now else None,
+        })
+    return rows
+
+
+def use_model(name: str, codebook, models_dir: str | Path | None = None) -> None:
+    """Put a model in use by hand (`whylabel models --use NAME`)."""
+    directory = find_model(name, models_dir)
+    suggester = load_model(directory, codebook)  # refuses what cannot be used
+    set_in_use(models_dir, Path(directory).name, suggester.model_id, "put in use by hand (whylabel models --use)")
 
 
 # ------------------------------------------------------------------------------------------------
 # Training from the store, and filling suggestions
+
+PRIOR_FILE = "prior.npz"
+# What the shipped default learned from (the sample feedback) counts this much per item beside
+# the team's own labels (weight 1): enough that 25 labels cannot make suggestions worse than out
+# of the box, little enough that a few hundred labels move the model. Chosen on the dev set
+# (benchmarks/learning_curve.py).
+PRIOR_WEIGHT = 0.3
+
+
+@dataclass
+class TrainingSet:
+    """Texts with labels (and, for the meaning side, their sentence vectors)."""
+
+    texts: list[str]
+    langs: list[str | None]
+    Y: np.ndarray
+    vectors: np.ndarray | None = None
+    ids: list[int] = field(default_factory=list)
+    annotation_ids: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def items(self, idx=None) -> list:
+        idx = range(len(self)) if idx is None else idx
+        if self.vectors is None:
+            return [(self.texts[i], self.langs[i]) for i in idx]
+        return [(self.texts[i], self.langs[i], self.vectors[i]) for i in idx]
+
+
+def save_prior(directory: Path, data: TrainingSet) -> None:
+    """Ship what the default model learned from beside it, so a team's model can build on it."""
+    vectors = data.vectors if data.vectors is not None else complete_vectors(data.texts, None)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, texts=np.array(data.texts, dtype=str),
+                                langs=np.array([x or "" for x in data.langs], dtype=str),
+                                Y=data.Y.astype(np.int8), vectors=vectors.astype(np.float16))
+
+    _atomic_write(directory / PRIOR_FILE, write)
+
+
+def load_prior(codebook) -> TrainingSet | None:
+    """The shipped default's training labels, when they were made for this codebook."""
+    d = shipped_default()
+    try:
+        card = read_card(d)
+        if card.get("codebook_hash") != codebook.hash:
+            return None
+        with np.load(d / PRIOR_FILE, allow_pickle=False) as z:
+            texts, langs = z["texts"].tolist(), [x or None for x in z["langs"].tolist()]
+            Y, vectors = z["Y"].astype(int), z["vectors"].astype(np.float32)
+    except (ModelError, OSError, KeyError, ValueError):
+        return None
+    if Y.shape != (len(texts), len(codebook.reason_names)) or vectors.shape[0] != len(texts):
+        return None
+    return TrainingSet(texts, langs, Y, vectors)
 
 
 @dataclass
@@ -714,6 +1038,8 @@ class TrainResult:
     path: Path | None
     needs: dict[str, int] = field(default_factory=dict)
     card: dict = field(default_factory=dict)
+    oof: np.ndarray | None = None  # out-of-fold probabilities on the team's labels
+    decision: dict = field(default_factory=dict)  # in use or not, and why (train_from_store)
 
 
 def training_data(store, codebook, annotator: str | None = None):
@@ -728,24 +1054,67 @@ def training_data(store, codebook, annotator: str | None = None):
     return texts, langs, labels
 
 
-def indicator(labels: Sequence[Sequence[str]], reasons: Sequence[str]) -> np.ndarray:
-    index = {r: i for i, r in enumerate(reasons)}
-    Y = np.zeros((len(labels), len(reasons)), dtype=int)
-    for i, ls in enumerate(labels):
-        for r in ls:
-            if r in index:
-                Y[i, index[r]] = 1
-    return Y
+def team_data(store, codebook, annotator: str | None = None, *, encoder_id: str | None = ENCODER_ID) -> TrainingSet:
+    """The team's current labels, with each item's sentence vector (computed once, kept in the store)."""
+    rows = store.labeled(annotator)
+    data = TrainingSet([r["text"] for r in rows], [r["lang"] for r in rows],
+                       indicator([r["reasons"] or [] for r in rows], codebook.reason_names),
+                       ids=[r["id"] for r in rows], annotation_ids=[r["annotation_id"] for r in rows])
+    if encoder_id is not None:
+        data.vectors = stored_vectors(store, data.ids, data.texts, encoder_id)
+    return data
 
 
-def cross_validate(est: ReasonClassifier, X: list, Y: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
-    """Out-of-fold probabilities (n, reasons) from k-fold cross-validation."""
+def stored_vectors(store, item_ids: Sequence[int], texts: Sequence[str], encoder_id: str = ENCODER_ID) -> np.ndarray:
+    """Sentence vectors of stored items: read from the store, the missing ones encoded and kept."""
+    from .encoder import DIM
+
+    known = store.embeddings(item_ids, encoder_id)
+    out = np.zeros((len(item_ids), DIM), dtype=np.float32)
+    missing = []
+    for k, item_id in enumerate(item_ids):
+        blob = known.get(item_id)
+        if blob is None or len(blob) != DIM * 2:
+            missing.append(k)
+        else:
+            out[k] = np.frombuffer(blob, dtype=np.float16)
+    if missing:
+        fresh = complete_vectors([texts[k] for k in missing], None)
+        out[missing] = fresh
+        store.save_embeddings(encoder_id, ((item_ids[k], v.astype(np.float16).tobytes())
+                                           for k, v in zip(missing, fresh)))
+    return out
+
+
+def fold_indices(Y: np.ndarray, folds: int, seed: int = 0):
+    """k folds stratified on each item's rarest reason, so every fold sees the rare ones."""
+    import warnings
+
+    from sklearn.model_selection import StratifiedKFold
+
+    Y = np.asarray(Y, dtype=int)
+    freq = Y.sum(axis=0)
+    rarest = np.where(Y.any(axis=1), np.argmin(np.where(Y > 0, freq, np.inf), axis=1), -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a reason rarer than the folds: spread as far as it goes
+        yield from StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(Y)), rarest)
+
+
+def cross_validate(est, X: list, Y: np.ndarray, folds: int = 5, seed: int = 0,
+                   prior: TrainingSet | None = None, prior_weight: float = PRIOR_WEIGHT) -> np.ndarray:
+    """Out-of-fold probabilities (n, reasons): each fold's model learns from the other folds (and
+    the prior, which is never scored)."""
     from sklearn.base import clone
 
     P = np.zeros(Y.shape, dtype=float)
-    for train, test in kfold_indices(Y, folds, seed):
-        m = clone(est).fit([X[i] for i in train], Y[train])
-        P[test] = m.predict_proba([X[i] for i in test])
+    for train_idx, test_idx in fold_indices(Y, folds, seed):
+        X_fit, Y_fit, w = [X[i] for i in train_idx], Y[train_idx], None
+        if prior is not None:
+            X_fit = prior.items() + X_fit
+            Y_fit = np.vstack([prior.Y, Y_fit])
+            w = np.concatenate([np.full(len(prior), prior_weight), np.ones(len(train_idx))])
+        m = clone(est).fit(X_fit, Y_fit, sample_weight=w)
+        P[test_idx] = m.predict_proba([X[i] for i in test_idx])
     return P
 
 
@@ -753,18 +1122,68 @@ def default_params(codebook, seed: int = 0) -> dict:
     return {"cues": cue_table(codebook), "codebook_hash": codebook.hash, "random_state": seed}
 
 
+def _macro_f1(Y: np.ndarray, P: np.ndarray, threshold: float) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(Y, (P >= threshold).astype(int), average="macro", zero_division=0))
+
+
+def compare_with_in_use(result: TrainResult, data: TrainingSet, codebook, current, *, db: str,
+                        annotator: str | None) -> dict:
+    """Score the candidate and the model in use on the same team labels: the ones the model in use
+    never learned from. The candidate is scored out of fold (no model scores a label it saw)."""
+    if result.oof is None:
+        return {"use": False, "why": f"too few labels to cross-validate ({len(data)}); the model in use stays"}
+    team = (current.card.get("trained_on") or {}).get("team") or {}
+    seen_until = -1
+    if team.get("db") == db and team.get("annotator") == annotator:
+        seen_until = int(team.get("last_annotation_id") or -1)
+    unseen = [k for k, a in enumerate(data.annotation_ids) if a > seen_until] if data.annotation_ids \
+        else list(range(len(data)))
+    if not unseen:
+        return {"use": False, "why": f"no labels that {current.model_id} has not learned from; it stays in use"}
+    vectors = None if data.vectors is None else [data.vectors[k] for k in unseen]
+    p_current = current.predict_proba([data.texts[k] for k in unseen], [data.langs[k] for k in unseen], vectors)
+    Y = data.Y[unseen]
+    now = round(_macro_f1(Y, p_current, current.threshold), 4)
+    new = round(_macro_f1(Y, result.oof[unseen], result.suggester.threshold), 4)
+    use = new > now
+    verdict = "replaces" if use else "does not beat"
+    return {"use": use, "candidate_macro_f1": new, "in_use_macro_f1": now, "in_use": current.model_id,
+            "n": len(unseen),
+            "why": f"macro-F1 {new:.3f} (cross-validated) against {now:.3f} for {current.model_id} on "
+                   f"{len(unseen)} of your labels: the new model {verdict} it"}
+
+
 def train_from_store(store, codebook, *, annotator: str | None = None, name: str | None = None,
                      models_dir: str | Path | None = None, cv_folds: int = 5, save: bool = True, seed: int = 0,
-                     params: dict | None = None) -> TrainResult:
-    texts, langs, labels = training_data(store, codebook, annotator)
+                     params: dict | None = None, from_scratch: bool = False, words_only: bool = False,
+                     prior: TrainingSet | None = None) -> TrainResult:
+    """Train on the team's labels (on top of the default's, unless `from_scratch`), save, and put
+    the model in use only when it beats the model in use on the team's labels."""
     who = f" by {annotator}" if annotator else ""
-    if not texts:
+    data = team_data(store, codebook, annotator, encoder_id=None if words_only else ENCODER_ID)
+    if not len(data):
         raise ModelError(f"no labeled items{who} in {store.path}; label some with `whylabel label` "
                          "or import labels with --reasons-column")
-    result = train(texts, langs, labels, codebook, cv_folds=cv_folds, seed=seed, params=params)
+    if prior is None and not from_scratch:
+        prior = load_prior(codebook)
+    result = fit_model(data, codebook, cv_folds=cv_folds, seed=seed, params=params, prior=prior,
+                       words_only=words_only)
     name = name or "model-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    result.card["trained_on"]["team"] = {
+        "db": str(store.path), "annotator": annotator, "n_items": len(data),
+        "last_annotation_id": max(data.annotation_ids, default=-1)}
     result.card.update({"name": name, "annotator": annotator, "db": str(store.path)})
     if save:
+        current = load_suggester(codebook, models_dir=models_dir)
+        result.decision = compare_with_in_use(result, data, codebook, current, db=str(store.path),
+                                              annotator=annotator)
+        result.card["decision"] = result.decision
+        record = in_use(models_dir)
+        if not result.decision["use"] and record is not None and record["name"] == name:
+            # The model in use has this name: keep it rather than overwrite it with a worse one.
+            return result
         directory = Path(models_dir or "models") / name
         result.card["model_id"] = f"{name}-{model_digest(result.suggester.estimator)}"
         result.suggester.model_id = result.card["model_id"]
@@ -772,28 +1191,50 @@ def train_from_store(store, codebook, *, annotator: str | None = None, name: str
         result.suggester.path = result.path
         store.register_model(model_id=result.card["model_id"], name=name, path=str(result.path),
                              codebook_hash=codebook.hash, card=result.card)
+        if result.decision["use"]:
+            set_in_use(models_dir, name, result.card["model_id"], result.decision["why"])
     return result
 
 
 def train(texts: Sequence[str], langs: Sequence[str | None] | None, labels: Sequence[Sequence[str]], codebook, *,
-          cv_folds: int = 5, seed: int = 0, params: dict | None = None) -> TrainResult:
-    """Fit on all labels, cross-validate for honest metrics, and build the card."""
+          cv_folds: int = 5, seed: int = 0, params: dict | None = None, prior: TrainingSet | None = None,
+          words_only: bool = False, vectors=None) -> TrainResult:
+    """Fit on these labels (and the prior's), cross-validate for honest metrics, build the card."""
+    data = TrainingSet(list(texts), list(langs) if langs is not None else [None] * len(texts),
+                       indicator(labels, codebook.reason_names))
+    if not words_only:
+        data.vectors = complete_vectors(data.texts, vectors)
+    return fit_model(data, codebook, cv_folds=cv_folds, seed=seed, params=params, prior=prior, words_only=words_only)
+
+
+def fit_model(data: TrainingSet, codebook, *, cv_folds: int = 5, seed: int = 0, params: dict | None = None,
+              prior: TrainingSet | None = None, prior_weight: float = PRIOR_WEIGHT,
+              words_only: bool = False) -> TrainResult:
     reasons = codebook.reason_names
-    Y = indicator(labels, reasons)
-    X = list(zip(texts, langs)) if langs is not None else list(texts)
-    est = ReasonClassifier(**{**default_params(codebook, seed), **(params or {})})
-    metrics = None
+    Y = data.Y
+    kind = ReasonClassifier if words_only else BlendedReasonClassifier
+    est = kind(**{**default_params(codebook, seed), **(params or {})})
+    if prior is not None and words_only:
+        prior = TrainingSet(prior.texts, prior.langs, prior.Y)
+    X = data.items()
+    metrics, oof = None, None
     k = min(cv_folds, len(X))
     if cv_folds >= 2 and k >= 2 and len(X) >= 2 * k:
-        P = cross_validate(est, X, Y, k, seed)
-        metrics = evaluate_probabilities(P, Y, codebook, threshold=est.threshold)
+        oof = cross_validate(est, X, Y, k, seed, prior=prior, prior_weight=prior_weight)
+        metrics = evaluate_probabilities(oof, Y, codebook, threshold=est.threshold)
         metrics["cv_folds"] = k
-    est.fit(X, Y)
+    X_fit, Y_fit, w = X, Y, None
+    if prior is not None:
+        X_fit, Y_fit = prior.items() + X, np.vstack([prior.Y, Y])
+        w = np.concatenate([np.full(len(prior), prior_weight), np.ones(len(X))])
+    est.fit(X_fit, Y_fit, sample_weight=w)
+    words = est.words_ if isinstance(est, BlendedReasonClassifier) else est
     counts = {r: int(n) for r, n in zip(reasons, Y.sum(axis=0))}
     counts["none"] = int((Y.sum(axis=1) == 0).sum())
-    needs = {r: int(est.min_positives) - counts[r] for r in reasons if counts[r] < int(est.min_positives)}
+    needs = {} if prior is not None else {
+        r: int(words.min_positives) - counts[r] for r in reasons if counts[r] < int(words.min_positives)}
     lang_counts: dict[str, int] = {}
-    for a in est.analyse(X):
+    for a in words.analyse([(t, lang) for t, lang in zip(data.texts, data.langs)]):
         lang_counts[a.lang] = lang_counts.get(a.lang, 0) + 1
     card = {
         "model_id": None,
@@ -802,45 +1243,38 @@ def train(texts: Sequence[str], langs: Sequence[str | None] | None, labels: Sequ
         "codebook_hash": codebook.hash,
         "codebook": codebook.name,
         "reasons": list(reasons),
+        "kind": "words" if words_only else "words+meaning",
+        "encoder": None if words_only else est.encoder,
         "languages": lang_counts,
         "n_items": len(X),
+        "trained_on": {"team": None, "prior": None if prior is None else {
+            "what": "the shipped default's training labels (the sample feedback)", "n_items": len(prior),
+            "weight": prior_weight}},
         "label_counts": counts,
-        "cue_only_reasons": [r for r, m in zip(reasons, est.mode_) if m == "cues"],
+        "cue_only_reasons": [r for r, m in zip(reasons, words.mode_) if m == "cues"],
         "needs": needs,
         "threshold": est.threshold,
         "params": {k: v for k, v in est.get_params().items() if k not in ("cues", "codebook_hash")},
-        "n_features": int(est.features.n_features),
+        "n_features": int(words.features.n_features),
         "metrics": metrics,
     }
     suggester = ModelSuggester(est, f"unsaved-{model_digest(est)}", card=card)
-    return TrainResult(suggester, metrics, None, needs, card)
+    return TrainResult(suggester, metrics, None, needs, card, oof)
 
 
 def fill_suggestions(store, suggester, *, item_ids: Iterable[int] | None = None, batch_size: int = 512,
                      progress=None) -> int:
     """Suggest for unlabeled items (or the given ones) and store them; returns how many were written."""
+    from .suggest import suggest_and_store
+
     if item_ids is not None:
         ids = list(item_ids)
-        rows = (store.item(i) for i in ids)
-        items = ({"id": r["id"], "text": r["text"], "lang": r["lang"]} for r in rows if r is not None)
     else:
-        items = list(store.items_without_labels())  # read first: writing while a cursor reads is fragile
+        ids = [r["id"] for r in store.items_without_labels()]  # read first: writing while a cursor reads is fragile
     n = 0
-    chunk: list[dict] = []
-
-    def flush() -> int:
-        sugg = suggester.suggest([c["text"] for c in chunk], [c["lang"] for c in chunk])
-        return store.save_suggestions(s.to_row(c["id"], suggester.model_id) for c, s in zip(chunk, sugg))
-
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= batch_size:
-            n += flush()
-            if progress:
-                progress(n)
-            chunk = []
-    if chunk:
-        n += flush()
+    for start in range(0, len(ids), batch_size):
+        got = suggest_and_store(store, suggester, ids[start:start + batch_size], reuse=False)
+        n += len(got)
         if progress:
             progress(n)
     return n

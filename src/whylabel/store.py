@@ -111,11 +111,35 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial,)
+def _m2_embeddings(db: sqlite_utils.Database) -> None:
+    """Meaning vectors, computed once per item and encoder (float16 bytes), and which model is in use."""
+    db.executescript(
+        """
+        CREATE TABLE embeddings (
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            encoder TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (item_id, encoder)
+        );
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_embeddings)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 # ---------------------------------------------------------------------------------------------
+
+_SAVE_SUGGESTION = ("INSERT OR REPLACE INTO suggestions (item_id, model_id, probabilities, evidence, reasons,"
+                    " confidence, margin, created_at) VALUES (?,?,?,?,?,?,?,?)")
+
+
+def _suggestion_params(row: dict, now: str) -> tuple:
+    """A suggestion row (`Suggestion.to_row`) as the parameters of `_SAVE_SUGGESTION`."""
+    return (row["item_id"], row["model_id"], json.dumps(row["probabilities"]),
+            json.dumps(row.get("evidence") or {}, ensure_ascii=False), json.dumps(list(row.get("reasons") or [])),
+            row.get("confidence"), row.get("margin"), now)
 
 
 @dataclass
@@ -134,6 +158,7 @@ class ItemRecord:
     created_at: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     reasons: tuple[str, ...] | None = None  # None: unlabeled; (): labeled "no reason"
+    suggestion: dict | None = None  # a model's suggestion to store with it (`predict --into-db`)
 
 
 @dataclass
@@ -284,6 +309,8 @@ class Store:
                     counts.duplicates += 1
                     item_id = conn.execute("SELECT id FROM items WHERE hash=?", (rec.hash,)).fetchone()[0]
                     is_new = False
+                if rec.suggestion is not None:
+                    conn.execute(_SAVE_SUGGESTION, _suggestion_params({**rec.suggestion, "item_id": item_id}, now))
                 if rec.reasons is not None and annotator:
                     if not is_new:
                         current = self._current_reasons(item_id, annotator)
@@ -390,14 +417,15 @@ class Store:
         """Items with their current label: what training and export read."""
         latest, params = self._latest_sql(annotator)
         sql = (
-            f"SELECT i.id, i.text, i.lang, i.source, i.breakpoint, a.reasons, a.annotator, a.created_at"
+            f"SELECT i.id, i.text, i.lang, i.source, i.breakpoint, a.reasons, a.annotator, a.created_at, a.id"
             f" FROM ({latest}) last JOIN annotations a ON a.id = last.id JOIN items i ON i.id = a.item_id"
             f" WHERE a.reasons IS NOT NULL ORDER BY i.id"
         )
         out = []
         for r in self.db.execute(sql, params):
             out.append({"id": r[0], "text": r[1], "lang": r[2], "source": r[3], "breakpoint": r[4],
-                        "reasons": json.loads(r[5]), "annotator": r[6], "labeled_at": r[7]})
+                        "reasons": json.loads(r[5]), "annotator": r[6], "labeled_at": r[7],
+                        "annotation_id": r[8]})
         return out
 
     # -- items and queues ----------------------------------------------------------------------
@@ -503,14 +531,7 @@ class Store:
         n = 0
         with self.db.atomic():
             for row in rows:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO suggestions (item_id, model_id, probabilities, evidence,"
-                    " reasons, confidence, margin, created_at) VALUES (?,?,?,?,?,?,?,?)",
-                    (row["item_id"], row["model_id"], json.dumps(row["probabilities"]),
-                     json.dumps(row.get("evidence") or {}, ensure_ascii=False),
-                     json.dumps(list(row.get("reasons") or [])), row.get("confidence"),
-                     row.get("margin"), now),
-                )
+                self.db.execute(_SAVE_SUGGESTION, _suggestion_params(row, now))
                 n += 1
         return n
 
@@ -539,6 +560,21 @@ class Store:
             ids = ids[:limit]
         for r in self._where_in("SELECT id, text, lang FROM items WHERE id IN ({marks}) ORDER BY id", ids):
             yield {"id": r[0], "text": r[1], "lang": r[2]}
+
+    def embeddings(self, item_ids: Iterable[int], encoder: str) -> dict[int, bytes]:
+        """The stored vectors (float16 bytes) of these items, by item id; missing ones are absent."""
+        ids = list(item_ids)
+        return dict(self._where_in(
+            f"SELECT item_id, vector FROM embeddings WHERE encoder={encoder!r} AND item_id IN ({{marks}})", ids))
+
+    def save_embeddings(self, encoder: str, rows: Iterable[tuple[int, bytes]]) -> int:
+        n = 0
+        with self.db.atomic():
+            for item_id, vector in rows:
+                self.db.execute("INSERT OR REPLACE INTO embeddings (item_id, encoder, vector) VALUES (?,?,?)",
+                                (item_id, encoder, vector))
+                n += 1
+        return n
 
     def register_model(self, *, model_id: str, name: str, path: str, codebook_hash: str, card: dict) -> None:
         with self.db.atomic():

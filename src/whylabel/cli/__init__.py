@@ -27,6 +27,7 @@ COMMANDS = {
     "train": "whylabel.cli.model:train_cmd",
     "suggest": "whylabel.cli.model:suggest_cmd",
     "evaluate": "whylabel.cli.model:evaluate_cmd",
+    "models": "whylabel.cli.model:models_cmd",
     "predict": "whylabel.cli.predict:predict_cmd",
 }
 

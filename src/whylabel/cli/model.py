@@ -39,17 +39,24 @@ def _metrics_table(m: dict) -> str:
               help="k for k-fold cross-validated metrics (0 = skip).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for folds and solvers (same seed, same model).")
 @click.option("--no-save", is_flag=True, help="Only report cross-validated metrics; write nothing.")
+@click.option("--from-scratch", is_flag=True,
+              help="Learn from your labels alone (default: on top of what the shipped model learned from).")
 @db_option
 @codebook_option
 @json_option
-def train_cmd(annotator, name, models_dir, cv_folds, seed, no_save, db_path, codebook_path, as_json):
+def train_cmd(annotator, name, models_dir, cv_folds, seed, no_save, from_scratch, db_path, codebook_path, as_json):
     """Train a reason model on your labels and report honest, cross-validated metrics.
 
-    Uses each item's newest label (or --annotator's). Reports per-reason precision, recall and
-    F1, macro-F1, driver accuracy (emotional / rational / mixed / none), and the expected
-    calibration error (ECE: how far "0.8" is from 80 %). Saves MODELS_DIR/NAME/model.skops and
-    card.json and registers the model in the database. A reason with fewer than 10 labels keeps
-    its codebook cue phrases; the output says how many more labels it needs.
+    Uses each item's newest label (or --annotator's), on top of the labels the shipped default
+    model learned from (weighted below yours; --from-scratch: yours alone). The model reads
+    words and meaning (a multilingual sentence encoder). Reports per-reason precision, recall
+    and F1, macro-F1, driver accuracy (emotional / rational / mixed / none) and the expected
+    calibration error (ECE: how far "0.8" is from 80 %), cross-validated on your labels. Saves
+    MODELS_DIR/NAME/model.skops and card.json and registers the model in the database.
+
+    The new model is put in use (by `suggest`, `predict` and `label`) only when it scores
+    better on your labels than the model in use does on the same labels (labels the model in
+    use never learned from); `whylabel models` shows which one is in use and why.
 
     \b
     Examples:
@@ -62,13 +69,15 @@ def train_cmd(annotator, name, models_dir, cv_folds, seed, no_save, db_path, cod
     book = load_codebook(codebook_path)
     with Store(db_path, create=False) as store:
         result = train_from_store(store, book, annotator=annotator, name=name, models_dir=models_dir,
-                                  cv_folds=cv_folds, save=not no_save, seed=seed)
+                                  cv_folds=cv_folds, save=not no_save, seed=seed, from_scratch=from_scratch)
     card = result.card
     out = {
         "name": card.get("name"), "model_id": card.get("model_id") if result.path else None,
         "path": str(result.path) if result.path else None, "n_items": card["n_items"],
         "languages": card["languages"], "label_counts": card["label_counts"], "needs": result.needs,
         "cue_only_reasons": card["cue_only_reasons"], "threshold": card["threshold"], "metrics": result.metrics,
+        "trained_on": card["trained_on"], "in_use": bool(result.decision.get("use")),
+        "decision": result.decision.get("why"),
     }
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))
@@ -85,17 +94,21 @@ def train_cmd(annotator, name, models_dir, cv_folds, seed, no_save, db_path, cod
                    f"its cue phrases decide until then")
     if result.path:
         click.echo(f"saved {result.path} (model {card['model_id']})")
+    if result.decision:
+        verdict = "in use" if result.decision.get("use") else "not in use"
+        click.echo(f"{verdict}: {result.decision['why']}")
 
 
 @click.command("suggest")
-@click.option("--model", metavar="NAME|PATH", help="Model to use (default: newest compatible, else models/default, else cue phrases).")
+@click.option("--model", metavar="NAME|PATH", help="Model to use (default: the model in use, else the shipped default, else cue phrases).")
 @_models_dir_option
+@click.option("--fast", is_flag=True, help="Words only: skip the sentence encoder.")
 @click.option("--all", "all_items", is_flag=True, help="Also refresh suggestions for labeled items.")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=512, show_default=True)
 @db_option
 @codebook_option
 @json_option
-def suggest_cmd(model, models_dir, all_items, batch_size, db_path, codebook_path, as_json):
+def suggest_cmd(model, models_dir, fast, all_items, batch_size, db_path, codebook_path, as_json):
     """Fill the suggestions the labeling UI shows (and orders the `uncertain` queue by).
 
     Every unlabeled item gets a probability per reason, the reasons above the model's threshold,
@@ -109,7 +122,7 @@ def suggest_cmd(model, models_dir, all_items, batch_size, db_path, codebook_path
     from ..model import fill_suggestions, load_suggester
 
     book = load_codebook(codebook_path)
-    suggester = load_suggester(book, model, models_dir=models_dir)
+    suggester = load_suggester(book, model, models_dir=models_dir, fast=fast)
     with Store(db_path, create=False) as store:
         ids = store.queue(order="oldest", unlabeled=False) if all_items else None
         n = fill_suggestions(store, suggester, item_ids=ids, batch_size=batch_size)
@@ -195,3 +208,42 @@ def evaluate_cmd(gold, model, models_dir, text_column, reasons_column, lang_colu
         return
     click.echo(f"{gold}: {metrics['n']} labeled items ({unlabeled} unlabeled skipped), model {suggester.model_id}")
     click.echo(_metrics_table(metrics))
+
+
+@click.command("models")
+@_models_dir_option
+@click.option("--use", "use_name", metavar="NAME", help="Put this model in use (suggest, predict, label).")
+@codebook_option
+@json_option
+def models_cmd(models_dir, use_name, codebook_path, as_json):
+    """List the models: what each was trained on, its scores, and which one is in use.
+
+    The model in use is the one `suggest`, `predict` and `label` pick when no --model is given.
+    `whylabel train` puts a new model in use only when it beats the one in use on your labels;
+    --use NAME puts one in use by hand.
+
+    \b
+    Examples:
+      whylabel models
+      whylabel models --use anna-oct
+      whylabel models --json
+    """
+    from ..model import list_models, use_model
+
+    book = load_codebook(codebook_path)
+    if use_name:
+        use_model(use_name, book, models_dir=models_dir)
+    rows = list_models(book, models_dir=models_dir)
+    if as_json:
+        click.echo(json.dumps({"models": rows}, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        mark = "*" if r["in_use"] else " "
+        f1 = "-" if r["cv_macro_f1"] is None else f"{r['cv_macro_f1']:.3f}"
+        compat = "" if r["compatible"] else "  (not usable: another codebook or scikit-learn version)"
+        click.echo(f"{mark} {r['name']:<24} {r['model_id'] or '':<34} {r['kind']:<14} CV macro-F1 {f1:<6} "
+                   f"{r['trained_on']}{compat}")
+        if r["in_use"] and r["why"]:
+            click.echo(f"    in use: {r['why']}")
+    if not any(r["in_use"] for r in rows):
+        click.echo("in use: the cue phrases (no compatible model)")

@@ -28,9 +28,11 @@ from ..codebook import load_codebook
               help="Also import the rows with their suggestions into the project database (--db), so the "
                    "labeling UI's uncertain queue starts with what the model could not decide.")
 @click.option("--model", metavar="NAME|PATH",
-              help="Model name in models/ or a model file (default: the newest compatible model, else the "
-                   "cue phrases).")
+              help="Model name in models/ or a model file (default: the model in use, see `whylabel models`; "
+                   "else the shipped default, else the cue phrases).")
 @click.option("--models-dir", type=click.Path(file_okay=False), help="Where models live (default: ./models).")
+@click.option("--fast", is_flag=True,
+              help="Words only: skip the sentence encoder (several times faster, a little less accurate).")
 @click.option("--min-confidence", type=click.FloatRange(0.5, 1.0), default=0.8, show_default=True,
               help="needs_review is 1 when some reason's probability lies between 1-C and C.")
 @click.option("--workers", type=click.IntRange(1, 64), default=lambda: os.cpu_count() or 1,
@@ -45,7 +47,7 @@ from ..codebook import load_codebook
 @db_option
 @codebook_option
 @json_option
-def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, min_confidence, workers,
+def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, fast, min_confidence, workers,
                 chunk_size, rejects, strict, quiet, fmt, source, breakpoint, lang, db_path, codebook_path,
                 as_json, **kw):
     """Label a new export with the trained model: every input column plus the model's reasons.
@@ -63,6 +65,7 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, min
     Examples:
       whylabel predict export_week_47.csv -o labeled.csv
       whylabel predict reviews.jsonl -o labeled.csv --excel --workers 2
+      whylabel predict huge_export.csv -o labeled.csv --fast          # words only: no sentence encoder
       whylabel predict export.csv -o labeled.csv --into-db    # then: whylabel label
       cat tickets.csv | whylabel predict - -o - --output-format jsonl --quiet | jq -c 'select(.needs_review == 1)'
     """
@@ -84,7 +87,7 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, min
             file, book, out=out, out_format=output_format, excel=excel, rejects=rejects,
             columns=column_overrides(kw), options=opts, input_format=fmt, model=model, models_dir=models_dir,
             workers=workers, chunk_size=chunk_size, min_confidence=min_confidence, strict=strict,
-            store=db_path if into_db else None, progress=bar.update if bar else None,
+            store=db_path if into_db else None, progress=bar.update if bar else None, fast=fast,
         )
     finally:
         if main_thread:

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..codebook import Codebook, load_codebook
 from ..store import Store
+from ..suggest import suggest_and_store
 from ..suggestion import Suggester, Suggestion
 
 SuggesterFactory = Callable[[Codebook], Suggester]
@@ -33,28 +34,10 @@ Trainer = Callable[[Store, Codebook], Suggester]
 
 @dataclass(frozen=True)
 class TrainSummary:
-    model_id: str
+    model_id: str | None  # the model in use after the retrain
     labels: int
     detail: str = ""
-
-
-def _suggest_and_store(store: Store, suggester: Suggester, item_ids: Sequence[int], *,
-                       want: bool = True) -> dict[int, Suggestion]:
-    """Suggestions of the suggester's model for these ids: stored ones reused, missing/stale computed."""
-    stored = store.suggestions_for(item_ids)
-    model_id = suggester.model_id
-    threshold = suggester.threshold
-    stale = [i for i in item_ids if i not in stored or stored[i]["model_id"] != model_id]
-    out: dict[int, Suggestion] = {}
-    if want:
-        out = {i: Suggestion.from_row(row, threshold) for i, row in stored.items() if i not in stale}
-    if stale:
-        rows = store.texts(stale)
-        suggestions = suggester.suggest([r[1] for r in rows], [r[2] for r in rows])
-        store.save_suggestions(s.to_row(r[0], model_id) for r, s in zip(rows, suggestions))
-        if want:
-            out.update({r[0]: s for r, s in zip(rows, suggestions)})
-    return out
+    replaced: bool = True  # False: the retrained model did not beat the model in use, which stays
 
 
 def _default_suggester(book: Codebook, model: str | None = None) -> Suggester:
@@ -63,16 +46,24 @@ def _default_suggester(book: Codebook, model: str | None = None) -> Suggester:
     return load_suggester(book, model)
 
 
-def _default_trainer(store: Store, book: Codebook) -> tuple[Suggester, str | None, dict]:
+def _default_trainer(store: Store, book: Codebook) -> tuple[Suggester | None, str | None, dict]:
+    """Retrain on the labels so far; the new model is returned only when it replaced the model in
+    use (it beat it on the team's labels), else None and the model in use stays."""
     from ..model import train_from_store  # heavy
 
-    # One model per database from the labeling UI, replaced at each retrain (not one per 25 labels);
-    # 3-fold cross-validation keeps the metrics honest at a third of the cost of 5.
+    # One model per database from the labeling UI, replaced at each retrain that scores better
+    # (not one per 25 labels); 3-fold cross-validation keeps the metrics honest at a third of the cost.
     result = train_from_store(store, book, name=f"label-{store.path.stem}", cv_folds=3, save=True)
-    return result.suggester, (str(result.path) if result.path else None), dict(result.metrics or {})
+    metrics = dict(result.metrics or {})
+    metrics["decision"] = result.decision.get("why", "")
+    if not result.decision.get("use") or result.path is None:
+        return None, None, metrics
+    return result.suggester, str(result.path), metrics
 
 
 def _metrics_line(metrics: dict) -> str:
+    if metrics.get("decision"):
+        return str(metrics["decision"])
     for key in ("macro_f1", "f1_macro", "micro_f1", "f1"):
         value = metrics.get(key)
         if isinstance(value, (int, float)):
@@ -110,7 +101,7 @@ class InProcessEngine:
         if self._suggester is None:
             return {}
         with self._lock, Store(self.db_path) as store:
-            return _suggest_and_store(store, self._suggester, item_ids, want=want)
+            return suggest_and_store(store, self._suggester, item_ids, want=want)
 
     def train(self) -> TrainSummary:
         with Store(self.db_path) as store:
@@ -119,6 +110,8 @@ class InProcessEngine:
                 suggester, _, metrics = _default_trainer(store, self.codebook)
             else:
                 suggester, metrics = self._trainer(store, self.codebook), {}
+        if suggester is None:
+            return TrainSummary(self.model_id, labels, _metrics_line(metrics), replaced=False)
         with self._lock:
             self._suggester = suggester
         return TrainSummary(suggester.model_id, labels, _metrics_line(metrics))
@@ -157,16 +150,16 @@ def _child_load(db_path: str, codebook_path: str, model: str | None) -> tuple[st
 def _child_suggest(db_path: str, item_ids: list[int], want: bool) -> dict[int, dict]:
     suggester = _CHILD["suggester"]
     with Store(db_path) as store:
-        got = _suggest_and_store(store, suggester, item_ids, want=want)
+        got = suggest_and_store(store, suggester, item_ids, want=want)
     return {i: s.to_row(i, suggester.model_id) for i, s in got.items()}
 
 
-def _child_train(db_path: str, codebook_path: str) -> tuple[str, str | None, int, dict]:
+def _child_train(db_path: str, codebook_path: str) -> tuple[str | None, str | None, int, dict]:
     book = load_codebook(codebook_path)
     with Store(db_path) as store:
         labels = len(store.labeled())
         suggester, path, metrics = _default_trainer(store, book)
-    return suggester.model_id, path, labels, metrics
+    return (suggester.model_id if suggester else None), path, labels, metrics
 
 
 class SubprocessEngine:
@@ -214,8 +207,8 @@ class SubprocessEngine:
 
     def train(self) -> TrainSummary:
         model_id, path, labels, metrics = self._run("train", _child_train, self.db_path, self.codebook_path)
-        if path is None:
-            raise RuntimeError("the trained model was not saved, so the suggester cannot load it")
+        if model_id is None or path is None:
+            return TrainSummary(self.model_id, labels, _metrics_line(metrics), replaced=False)
         # The suggesting child switches to the new model; the UI keeps working meanwhile.
         self.model_id, self.threshold = self._run("suggest", _child_load, self.db_path, self.codebook_path, path)
         return TrainSummary(model_id, labels, _metrics_line(metrics))

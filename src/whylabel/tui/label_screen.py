@@ -419,6 +419,12 @@ class LabelScreen(Screen[None]):
     def training_done(self, message: TrainingDone) -> None:
         self._training = False
         s = message.summary
+        if not s.replaced:
+            # The retrained model scored below the model in use on your labels: nothing changes.
+            self.say(Text.assemble(("kept ", "bold yellow"), f"model {s.model_id or 'none'}: {s.detail}"))
+            self.update_progress()
+            self.maybe_retrain()
+            return
         self.model_id = s.model_id
         self.threshold = getattr(self.engine, "threshold", None) or DEFAULT_THRESHOLD
         self.model_status = f"model: {s.model_id}"
