@@ -24,11 +24,13 @@ def seeded_db(db_path):
 
 def test_train_json_reports_cv_metrics_needs_and_saves_the_model(cli, db_path, tmp_path):
     seeded_db(db_path)
-    r = cli("train", "--db", db_path, "--name", "t1", "--models-dir", tmp_path / "m", "--folds", "2", "--json")
+    r = cli("train", "--db", db_path, "--name", "t1", "--models-dir", tmp_path / "m", "--folds", "2", "--json",
+            "--from-scratch")
     assert r.exit_code == 0, r.stderr
     out = json.loads(r.stdout)
     assert set(out) == {"name", "model_id", "path", "n_items", "languages", "label_counts", "needs",
-                        "cue_only_reasons", "threshold", "metrics"}
+                        "cue_only_reasons", "threshold", "metrics", "trained_on", "in_use", "decision"}
+    assert out["trained_on"]["prior"] is None and out["trained_on"]["team"]["n_items"] == 32
     assert out["name"] == "t1" and out["path"].endswith("t1/model.skops") and out["n_items"] == 32
     assert out["needs"] == {"trust": 10, "fear": 10, "uncertainty": 10, "features": 10}
     assert out["cue_only_reasons"] == ["trust", "fear", "uncertainty", "features"]
@@ -40,7 +42,7 @@ def test_train_json_reports_cv_metrics_needs_and_saves_the_model(cli, db_path, t
 
 def test_train_text_output_says_how_many_more_labels_a_reason_needs(cli, db_path, tmp_path):
     seeded_db(db_path)
-    r = cli("train", "--db", db_path, "--models-dir", tmp_path / "m", "--folds", "0", "--no-save")
+    r = cli("train", "--db", db_path, "--models-dir", tmp_path / "m", "--folds", "0", "--no-save", "--from-scratch")
     assert r.exit_code == 0, r.stderr
     assert "fear: 0 labels, needs 10 more to be learned; its cue phrases decide until then" in r.stdout
     assert "saved" not in r.stdout and not (tmp_path / "m").exists()

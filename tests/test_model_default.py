@@ -12,9 +12,9 @@ from whylabel.build_default import build
 from whylabel.model import CARD_FILE, MODEL_FILE, load_model, load_suggester
 
 DEFAULT = REPO / "models" / "default"
-CV_FLOOR = 0.70  # measured 0.741 (5-fold CV, 1,090 sample labels, threshold 0.35)
-DEV_FLOOR = 0.48  # measured 0.514 (benchmarks/dev_eval.py, weak and our own labels on real data)
-OWN_FLOOR = 0.49  # measured 0.527 (the same, our own labels of 389 real texts only)
+CV_FLOOR = 0.73  # measured 0.761 (5-fold CV, 1,090 sample labels, words + meaning, threshold 0.3)
+DEV_FLOOR = 0.52  # measured 0.549 (benchmarks/dev_eval.py, weak and our own labels on real data)
+OWN_FLOOR = 0.55  # measured 0.582 (the same, our own labels of 389 real texts only)
 
 
 @pytest.fixture(scope="module")
@@ -22,22 +22,30 @@ def card():
     return json.loads((DEFAULT / CARD_FILE).read_text(encoding="utf-8"))
 
 
-def test_rebuilding_the_default_model_reproduces_its_metrics(tmp_path, card, codebook):
-    result = build(tmp_path / "models")
-    assert result.card["label_counts"] == card["label_counts"], "sample_feedback changed: run python -m whylabel.build_default"
-    assert result.metrics == card["metrics"]
-    # Same features and the same weights; not the same digest: liblinear's last bits differ between
-    # CPUs (about 1e-8 here), and the model id hashes the weights to 10 decimals.
+def test_rebuilding_the_default_model_reproduces_its_metrics_and_predictions(tmp_path, card, codebook):
+    """What matters, with tolerances that hold on any x86-64 CPU and BLAS: the solvers' last bits
+    differ between machines (weights by ~1e-5), so compare metrics and predictions, not weights."""
     import numpy as np
 
-    rebuilt = result.suggester.estimator
-    shipped = load_model(DEFAULT, codebook).estimator
-    assert rebuilt.vocabulary_ == shipped.vocabulary_
-    assert (rebuilt.bigram_keys_ == shipped.bigram_keys_).all()
-    for name in ("coef_", "intercept_", "calibration_"):
-        assert np.allclose(getattr(rebuilt, name), getattr(shipped, name), rtol=0, atol=1e-6), name
+    result = build(tmp_path / "models")
+    assert result.card["label_counts"] == card["label_counts"], "sample_feedback changed: run python -m whylabel.build_default"
+    got, shipped_metrics = result.metrics, card["metrics"]
+    assert got["macro_f1"] == pytest.approx(shipped_metrics["macro_f1"], abs=0.005)
+    for reason, m in shipped_metrics["per_reason"].items():
+        assert got["per_reason"][reason]["support"] == m["support"]
+        assert got["per_reason"][reason]["f1"] == pytest.approx(m["f1"], abs=0.01), reason
     assert result.card["model_id"].startswith("default-")
-    assert json.loads((tmp_path / "models" / "default" / CARD_FILE).read_text())["metrics"] == card["metrics"]
+    rebuilt = result.suggester
+    shipped = load_model(DEFAULT, codebook)
+    assert rebuilt.words.vocabulary_ == shipped.words.vocabulary_
+    texts, langs = sample_reviews()
+    p_rebuilt = rebuilt.predict_proba(texts, langs)
+    p_shipped = shipped.predict_proba(texts, langs)
+    assert np.abs(p_rebuilt - p_shipped).max() < 2e-3
+    same = (p_rebuilt >= rebuilt.threshold) == (p_shipped >= shipped.threshold)
+    assert same.mean() >= 0.995
+    rebuilt_card = json.loads((tmp_path / "models" / "default" / CARD_FILE).read_text())
+    assert rebuilt_card["metrics"]["macro_f1"] == pytest.approx(shipped_metrics["macro_f1"], abs=0.005)
 
 
 def test_the_default_model_is_small_honest_and_loads(codebook, card):
@@ -76,18 +84,23 @@ def test_out_of_the_box_quality_on_real_weakly_labeled_feedback(codebook):
     assert mine["macro_f1"] >= OWN_FLOOR, mine["per_reason"]
 
 
-def test_evidence_is_never_a_quiet_word_but_negations_and_telling_words_stay(codebook):
-    """On the whole sample, evidence is words a researcher can read a reason in, not "the"/"op"."""
-    from whylabel.features import quiet_words
+def test_evidence_is_never_a_stop_word_a_scrap_or_a_bare_number(codebook):
+    """On the whole sample, evidence is words a researcher can read a reason in: never "the",
+    "op", "not", a tokenised scrap ("nt") or a number."""
+    from spacy.lang.en.stop_words import STOP_WORDS as EN
+    from spacy.lang.nl.stop_words import STOP_WORDS as NL
+
+    from whylabel.features import is_fragment
 
     texts, langs = sample_reviews()
     s = load_suggester(codebook, "default", models_dir=REPO / "models")
-    spans = [(e.text.lower(), lang) for sug, lang in zip(s.suggest(texts, langs), langs)
-             for evs in sug.evidence.values() for e in evs]
+    spans = [e.text.lower() for sug in s.suggest(texts, langs) for evs in sug.evidence.values() for e in evs]
     assert len(spans) > 300
-    assert not [w for w, lang in spans if w in quiet_words(lang)]
-    assert {"the", "de", "op", "they", "het"} <= quiet_words("en") | quiet_words("nl")
-    assert not {"not", "n't", "niet", "geen", "too", "waarom"} & (quiet_words("en") | quiet_words("nl"))
+    assert not [w for w in spans if w in EN or w in NL]
+    assert not [w for w in spans if is_fragment(w)]
+    assert is_fragment("nt") and is_fragment("123") and is_fragment("12,50") and not is_fragment("€12,50")
     (sug,) = s.suggest(["They said it would arrive on Monday and they lied to me again"], ["en"])
     assert "trust" in sug.reasons
     assert sug.evidence["trust"] and not {e.text.lower() for e in sug.evidence["trust"]} & {"they", "on", "and", "to", "it"}
+    (sug,) = s.suggest(["I dont know if 2 sizes will fit, 123 days is long"], ["en"])
+    assert not [e.text for evs in sug.evidence.values() for e in evs if e.text.lower() in {"nt", "2", "123", "do"}]

@@ -173,6 +173,8 @@ def _cells_from_suggestions(codebook, suggestions, low, high, as_csv):
                 if w and w not in words:
                     words.append(w)
             parts.append(f"{n}: {', '.join(words[:3])}")
+        # A chosen reason with no words behind it came from the text's meaning.
+        parts += [f"{n}: (meaning)" for n in reasons if not s.evidence.get(n)]
         evidence = " | ".join(parts)
         if as_csv:
             rows.append((";".join(reasons) or "none", codebook.driver_of(reasons), *(f"{p:.4f}" for p in ps),

@@ -185,7 +185,7 @@ class Labeler:
         out = [""] * len(b)
         u = b.units
         if not u.pair:
-            return out
+            return self._meaning_only(out, b, chosen, set())
         names = self.names
         col = [names.index(r) if r in names else -1 for r in b.reasons]
         pt = b.pair_text
@@ -215,10 +215,24 @@ class Labeler:
                 words.append(w)
         if words:
             emit(prev, words)
+        worded = {(pt[k], pc[k]) for k in set(u.pair)}
         for d, ps in parts.items():
             if len(ps) > 1:
                 ps.sort()
             out[d] = " | ".join(p for _, p in ps)
+        return self._meaning_only(out, b, chosen, worded)
+
+    def _meaning_only(self, out: list[str], b: Any, chosen: np.ndarray, worded: set) -> list[str]:
+        """A chosen reason with no words behind it came from the text's meaning: say so."""
+        if getattr(b, "pair_text", None) is None:
+            return out
+        names = self.names
+        col = [names.index(r) if r in names else -1 for r in b.reasons]
+        for d, r in zip(b.pair_text, b.pair_reason):
+            c = col[r]
+            if c >= 0 and chosen[d, c] and (d, c) not in worded:
+                tag = f"{names[c]}: (meaning)"
+                out[d] = f"{out[d]} | {tag}" if out[d] else tag
         return out
 
 

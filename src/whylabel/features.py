@@ -48,27 +48,31 @@ _EN_SUFFIXES = ("ingly", "edly", "ness", "ment", "ings", "ing", "ies", "ied", "e
 _NL_SUFFIXES = ("heden", "heid", "ingen", "ing", "tjes", "tje", "elijk", "lijk", "ende", "end", "den",
                 "ten", "en", "de", "te", "er", "e", "s", "t")
 MAX_TYPES = 400_000  # the type table starts afresh beyond this (streaming millions of texts)
-# Stop words that still say something about a reason: shown as evidence like any other word.
-_TELLING = {
-    "en": "amount back call empty enough few full last less more most much serious too used whole why still "
-          "again only first perhaps whether unless due",
-    "nl": "beter lang later liever misschien mogelijk weinig minder meer veel zeker waarom opnieuw weer steeds "
-          "klaar geleden vroeg pas gauw spoedig alleen eerst",
-}
+_CURRENCY_CHARS = frozenset("€$£¥")
 
 
 @lru_cache(maxsize=None)
 def quiet_words(lang: str) -> frozenset[str]:
-    """Words never shown as evidence: the language's stop words but negations and telling ones.
+    """Words never shown as evidence: the language's stop words, negations included.
 
-    They still count in the scores; as evidence they say nothing to a researcher ("the", "op",
-    half of a bigram), and on real feedback they were half of all evidence spans.
+    They still count in the scores (a negation turns "trust" into "n:trust"); as evidence they
+    say nothing to a researcher ("the", "op", "not", half of a bigram), and on real feedback they
+    were half of all evidence spans.
     """
     if lang == "nl":
         from spacy.lang.nl.stop_words import STOP_WORDS
     else:
         from spacy.lang.en.stop_words import STOP_WORDS
-    return frozenset(STOP_WORDS) - NEGATIONS.get(lang, frozenset()) - set(_TELLING.get(lang, "").split())
+    return frozenset(STOP_WORDS) | NEGATIONS.get(lang, frozenset())
+
+
+def is_fragment(lower: str) -> bool:
+    """Not a word a researcher can read as a reason: a bare number or symbol, or a scrap such as
+    "nt", "s" or "ll" left by a tokenised contraction. Amounts with a currency sign are words here."""
+    if any(ch in _CURRENCY_CHARS for ch in lower):
+        return False
+    letters = sum(ch.isalpha() for ch in lower)
+    return letters == 0 or (letters <= 2 and len(lower) <= 3)
 
 
 def stem(lower: str, lang: str) -> str:
@@ -380,7 +384,7 @@ class Features:
                 self._names.append(names)
             self._lower.append(lower)
             self._len[g] = len(lower)
-            self._quiet[g] = lex.is_punct or lex.is_space or lower in quiet_words(lang)
+            self._quiet[g] = lex.is_punct or lex.is_space or lower in quiet_words(lang) or is_fragment(lower)
             nf = index.get("n:" + lower, -1)
             self._neg_feat[g] = nf
             single, stem2 = matcher.type_cues(lang, lower)

@@ -313,8 +313,8 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
 
         A unit is a token (its words, stem, negation and half of each bigram it is in) or a cue
         phrase (its tokens plus the cue features); the top units by weight that do not overlap are
-        the evidence. Punctuation and quiet words (`features.quiet_words`: "the", "op") are never
-        units: they count in the score but tell a researcher nothing. Weights are calibrated
+        the evidence. Punctuation, stop words and scraps (`features.quiet_words`: "the", "op", "not";
+        `features.is_fragment`: "nt", "123") are never units: they count in the score but tell a researcher nothing. Weights are calibrated
         log-odds: the reason's score would drop by that much without the unit.
         """
         P = len(docs)
@@ -366,7 +366,9 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
             rr = feats.cue_reason[t.m_cue[mi]]
             c = t.cue_counts[d_m, rr]
             wm += self.coef_[r_m, feats.n_text + rr] * self.cue_weight * np.log1p(c) / np.maximum(c, 1)
-            keep = np.flatnonzero(wm > 0)
+            # A one-word cue phrase that is a stop word or a scrap is no more telling than the word.
+            lone_quiet = ((e_g - s_g) == 1) & feats._quiet[t.gid[s_g]]
+            keep = np.flatnonzero((wm > 0) & ~lone_quiet)
             if len(keep):
                 # A token inside one of its pair's cue phrases is evidence through the phrase only
                 # (a pair is a text and a reason, and a position belongs to one text).

@@ -29,7 +29,7 @@ from ..suggest import suggest_and_store
 from ..suggestion import Suggester, Suggestion
 
 SuggesterFactory = Callable[[Codebook], Suggester]
-Trainer = Callable[[Store, Codebook], Suggester]
+Trainer = Callable[[Store, Codebook], "Suggester | None"]  # None: the model in use stays
 
 
 @dataclass(frozen=True)
@@ -46,19 +46,33 @@ def _default_suggester(book: Codebook, model: str | None = None) -> Suggester:
     return load_suggester(book, model)
 
 
-def _default_trainer(store: Store, book: Codebook) -> tuple[Suggester | None, str | None, dict]:
+def _default_trainer(store: Store, book: Codebook, *, models_dir: str | Path | None = None,
+                     from_scratch: bool = False) -> tuple[Suggester | None, str | None, dict]:
     """Retrain on the labels so far; the new model is returned only when it replaced the model in
     use (it beat it on the team's labels), else None and the model in use stays."""
     from ..model import train_from_store  # heavy
 
     # One model per database from the labeling UI, replaced at each retrain that scores better
     # (not one per 25 labels); 3-fold cross-validation keeps the metrics honest at a third of the cost.
-    result = train_from_store(store, book, name=f"label-{store.path.stem}", cv_folds=3, save=True)
+    result = train_from_store(store, book, name=f"label-{store.path.stem}", cv_folds=3, save=True,
+                              models_dir=models_dir, from_scratch=from_scratch)
     metrics = dict(result.metrics or {})
     metrics["decision"] = result.decision.get("why", "")
     if not result.decision.get("use") or result.path is None:
         return None, None, metrics
     return result.suggester, str(result.path), metrics
+
+
+def team_trainer(*, models_dir: str | Path | None = None, from_scratch: bool = False) -> Trainer:
+    """The real retrain as an in-process `Trainer` (tests): the new suggester, or None when the
+    model in use stays."""
+    def trainer(store: Store, book: Codebook) -> Suggester | None:
+        suggester, _, metrics = _default_trainer(store, book, models_dir=models_dir, from_scratch=from_scratch)
+        trainer.last_metrics = metrics
+        return suggester
+
+    trainer.last_metrics = {}
+    return trainer
 
 
 def _metrics_line(metrics: dict) -> str:
@@ -109,7 +123,8 @@ class InProcessEngine:
             if self._trainer is None:
                 suggester, _, metrics = _default_trainer(store, self.codebook)
             else:
-                suggester, metrics = self._trainer(store, self.codebook), {}
+                suggester = self._trainer(store, self.codebook)
+                metrics = dict(getattr(self._trainer, "last_metrics", None) or {})
         if suggester is None:
             return TrainSummary(self.model_id, labels, _metrics_line(metrics), replaced=False)
         with self._lock:

@@ -32,6 +32,8 @@ def evidence_words(suggestion: Suggestion | None, reason: str, limit: int = 3) -
             words.append(w)
         if len(words) == limit:
             break
+    if not words and reason in suggestion.reasons:
+        return "from the text's meaning, no single words"
     return ", ".join(f"“{w}”" for w in words)
 
 
