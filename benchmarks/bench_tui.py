@@ -35,6 +35,7 @@ from textual import events  # noqa: E402
 from whylabel.codebook import load_codebook  # noqa: E402
 
 KEY_CHARS = {"0": "0", "enter": "\r", "s": "s", "1": "1"}
+from whylabel.resources import sample_dir  # noqa: E402
 from whylabel.store import ItemRecord, Store  # noqa: E402
 
 
@@ -44,7 +45,7 @@ def sample_rows() -> list[tuple[str, str | None, tuple[str, ...] | None, str]]:
 
     book = load_codebook()
     out = []
-    d = REPO / "sample_feedback"
+    d = sample_dir()
     with open(d / "survey_answers.csv", encoding="utf-8-sig", newline="") as f:
         for r in csv.DictReader(f):
             out.append((r["answer"], r.get("lang"), book.parse_reasons(r["reasons"]), r["breakpoint"]))

@@ -11,10 +11,11 @@ import os
 import numpy as np
 import pytest
 
-from conftest import REPO, sample_reviews
+from conftest import sample_reviews
 from whylabel import nlp
 from whylabel.features import HashIndex
 from whylabel.model import load_model
+from whylabel.resources import default_model_dir
 
 TRICKY = ["", " ", "trailing  ", "a\n", "  leading", "don't trust them!!", "Te duur. Echt niet doen",
           "www.example.nl/retour?id=3 €5,- niet zeker of het past", "I'm not sure... the size? 😊", "x" * 300]
@@ -84,13 +85,13 @@ def test_hash_lookups_equal_the_numpy_probe():
 
 def test_scores_tokens_and_evidence_equal_the_numpy_path(numpy_only, codebook):
     texts, langs = texts_and_langs()
-    fast_s = load_model(REPO / "models" / "default", codebook)
+    fast_s = load_model(default_model_dir(), codebook)
     est = fast_s.estimator
     a = nlp.analyse(texts, langs)
     got = est.batch(a)
     fast_out = fast_s.suggest(texts, langs)
     with numpy_only:
-        ref_s = load_model(REPO / "models" / "default", codebook)
+        ref_s = load_model(default_model_dir(), codebook)
         ref_est = ref_s.estimator
         ref = ref_est.batch(nlp.analyse(texts, langs))
         ref_out = ref_s.suggest(texts, langs)
@@ -109,11 +110,11 @@ def test_scores_tokens_and_evidence_equal_the_numpy_path(numpy_only, codebook):
 
 def test_new_words_mid_stream_get_types_in_both_paths(numpy_only, codebook):
     """A batch full of words the type table has not seen yet: the kernel's misses go to Python."""
-    s = load_model(REPO / "models" / "default", codebook)
+    s = load_model(default_model_dir(), codebook)
     words = [f"zorblax{i} qwerty{i} te duur" for i in range(300)]
     first = s.predict_proba(words, ["nl"] * 300)
     again = s.predict_proba(words, ["nl"] * 300)  # now every type is known
     with numpy_only:
-        ref = load_model(REPO / "models" / "default", codebook).predict_proba(words, ["nl"] * 300)
+        ref = load_model(default_model_dir(), codebook).predict_proba(words, ["nl"] * 300)
     assert np.allclose(first, ref, atol=1e-6) and np.allclose(again, ref, atol=1e-6)
     assert (first[:, 3] > 0.5).all()  # "te duur": price

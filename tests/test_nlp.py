@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REPO, sample_reviews
+from conftest import sample_reviews
 from whylabel.features import Features
 from whylabel.nlp import CueMatcher, analyse, cue_table, detect_language, pipeline, resolve_languages
+from whylabel.resources import sample_dir
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +118,7 @@ def test_the_batch_analysis_gives_each_text_its_tokens_and_exact_spans():
 def test_fast_cue_path_equals_spacys_phrase_matcher_on_support_tickets(matcher):
     import csv
 
-    with open(REPO / "sample_feedback" / "support_tickets.csv", encoding="utf-8-sig", newline="") as f:
+    with open(sample_dir() / "support_tickets.csv", encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f, delimiter=";"))
     col = next(c for c in rows[0] if c.lower() in ("message", "text", "body", "description"))
     texts = [r[col] for r in rows] + ["the shipping costs, shipping cost and delivery times", "I do not trust it"]

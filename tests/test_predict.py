@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, db_snapshot, write_csv, write_jsonl
+from conftest import db_snapshot, write_csv, write_jsonl
 from whylabel.batch import predict, suggestion_columns
 from whylabel.codebook import load_codebook
 from whylabel.errors import ModelError
+from whylabel.resources import default_model_dir
 from whylabel.store import Store
 from whylabel.suggestion import Evidence, Suggestion
 
@@ -366,10 +367,9 @@ def test_a_model_that_does_not_fit_the_codebook_stops_before_any_output(codebook
     assert not Path("out.csv").exists() and leftovers(Path.cwd()) == []
 
 
-@pytest.mark.skipif(not (REPO / "models" / "default" / "card.json").exists(), reason="no models/default in this checkout")
 def test_a_model_file_for_another_codebook_stops_the_cli_before_any_output(cli, tmp_path):
     old = tmp_path / "models" / "old"
-    shutil.copytree(REPO / "models" / "default", old)
+    shutil.copytree(default_model_dir(), old)
     card = json.loads((old / "card.json").read_text(encoding="utf-8"))
     card["codebook_hash"] = "0123456789abcdef"
     (old / "card.json").write_text(json.dumps(card), encoding="utf-8")

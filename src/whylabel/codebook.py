@@ -15,11 +15,11 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
 from .errors import CodebookError
+from .resources import codebook_path
 
 DRIVERS = ("emotional", "rational")
 LANGUAGES = ("en", "nl")
@@ -104,7 +104,7 @@ class Codebook:
 
 
 def default_codebook_path() -> Path:
-    return Path(str(resources.files("whylabel") / "data" / "codebook.toml"))
+    return codebook_path()
 
 
 def load_codebook(path: str | Path | None = None) -> Codebook:

@@ -52,7 +52,6 @@ CUE_PRIOR = (-2.0, 3.8)
 # cross-validation on the sample labels (0.3-0.4 were all within 0.01); below 0.5 because a
 # researcher confirms a pre-selected reason faster than they spot a missing one.
 MODEL_THRESHOLD = 0.35
-REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -648,9 +647,12 @@ def load_model(path: str | Path, codebook) -> ModelSuggester:
 def model_dirs(models_dir: str | Path | None = None) -> list[Path]:
     if models_dir is not None:
         return [Path(models_dir)]
+    from .resources import shipped_models_dir
+
+    shipped = shipped_models_dir()  # the default model ships in the package
     out = [Path("models")]
-    if REPO_MODELS.resolve() != Path("models").resolve():
-        out.append(REPO_MODELS)
+    if shipped.resolve() != Path("models").resolve():
+        out.append(shipped)
     return out
 
 

@@ -282,25 +282,14 @@ def _report_table(rows: list[dict], book) -> str:
     return "\n".join(lines)
 
 
-def sample_dir() -> Path:
-    """The bundled sample: next to the checkout this package was installed from, or ./sample_feedback."""
-    here = Path(__file__).resolve().parents[3] / "sample_feedback"
-    for candidate in (Path("sample_feedback"), here):
-        if (candidate / "breakpoints.csv").exists():
-            return candidate
-    raise UserError("sample_feedback/ not found: run this from a whylabel checkout or pass --sample-dir")
-
-
-SAMPLE_FILES = ("survey_answers.csv", "product_reviews.jsonl", "support_tickets.csv")
-
-
 def load_sample(store: Store, book, directory: Path) -> list:
     """Import the bundled sample (idempotent): breakpoints, then feedback with the sample labels."""
     from ..ingest import import_file
+    from ..resources import SAMPLE_BREAKPOINTS, SAMPLE_FILES
 
     results = []
     ctx = click.get_current_context()
-    ctx.invoke(breakpoints_cmd, file=str(directory / "breakpoints.csv"), db_path=str(store.path),
+    ctx.invoke(breakpoints_cmd, file=str(directory / SAMPLE_BREAKPOINTS), db_path=str(store.path),
                codebook_path=book.path, as_json=False)
     for name in SAMPLE_FILES:
         counts, _, _ = import_file(store, directory / name, book, columns={"reasons": "reasons"}, annotator="sample")
@@ -311,7 +300,8 @@ def load_sample(store: Store, book, directory: Path) -> list:
 @click.command("demo")
 @click.option("--db", "db_path", default="whylabel-demo.db", show_default=True, type=click.Path(dir_okay=False),
               help="Scratch database for the demo (kept, so you can quit and come back).")
-@click.option("--sample-dir", type=click.Path(file_okay=False, exists=True), help="Where the sample feedback lives.")
+@click.option("--sample-dir", type=click.Path(file_okay=False, exists=True),
+              help="Where the sample feedback lives (default: the sample inside the package).")
 @click.option("--no-ui", is_flag=True, help="Only load the sample and print the summary.")
 @click.option("--annotator", default=annotator_default, metavar="NAME", help="Your name in the annotations.")
 @codebook_option
@@ -327,7 +317,9 @@ def demo_cmd(ctx, db_path, sample_dir, no_ui, annotator, codebook_path):
       whylabel demo --no-ui && whylabel report --db whylabel-demo.db
     """
     book = load_codebook(codebook_path)
-    directory = Path(sample_dir) if sample_dir else sample_dir_or_fail()
+    from ..resources import sample_dir as shipped_sample
+
+    directory = Path(sample_dir) if sample_dir else shipped_sample()
     with Store(db_path) as store:
         results = load_sample(store, book, directory)
         total = store.count_items()
@@ -344,7 +336,3 @@ def demo_cmd(ctx, db_path, sample_dir, no_ui, annotator, codebook_path):
         click.echo("The labeling UI is not installed in this build; try `whylabel report --db " + db_path + "`.")
         return
     ctx.invoke(label, db_path=db_path, annotator=annotator, codebook_path=codebook_path)
-
-
-def sample_dir_or_fail() -> Path:
-    return sample_dir()

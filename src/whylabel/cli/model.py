@@ -88,7 +88,7 @@ def train_cmd(annotator, name, models_dir, cv_folds, seed, no_save, db_path, cod
 
 
 @click.command("suggest")
-@click.option("--model", metavar="NAME|PATH", help="Model to use (default: newest compatible, else models/default, else cue phrases).")
+@click.option("--model", metavar="NAME|PATH", help="Model to use (default: newest compatible, else the shipped default, else cue phrases).")
 @_models_dir_option
 @click.option("--all", "all_items", is_flag=True, help="Also refresh suggestions for labeled items.")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=512, show_default=True)

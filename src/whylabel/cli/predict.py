@@ -29,7 +29,7 @@ from ..codebook import load_codebook
                    "labeling UI's uncertain queue starts with what the model could not decide.")
 @click.option("--model", metavar="NAME|PATH",
               help="Model name in models/ or a model file (default: the newest compatible model, else the "
-                   "cue phrases).")
+                   "default model shipped in the package, else the cue phrases).")
 @click.option("--models-dir", type=click.Path(file_okay=False), help="Where models live (default: ./models).")
 @click.option("--min-confidence", type=click.FloatRange(0.5, 1.0), default=0.8, show_default=True,
               help="needs_review is 1 when some reason's probability lies between 1-C and C.")
