@@ -10,8 +10,9 @@ import pytest
 from conftest import REPO, SHARED_DATA, sample_reviews
 from whylabel.build_default import build
 from whylabel.model import CARD_FILE, MODEL_FILE, load_model, load_suggester
+from whylabel.resources import default_model_dir, shipped_models_dir
 
-DEFAULT = REPO / "models" / "default"
+DEFAULT = default_model_dir()
 CV_FLOOR = 0.70  # measured 0.741 (5-fold CV, 1,090 sample labels, threshold 0.35)
 DEV_FLOOR = 0.48  # measured 0.514 (benchmarks/dev_eval.py, weak and our own labels on real data)
 OWN_FLOOR = 0.49  # measured 0.527 (the same, our own labels of 389 real texts only)
@@ -45,7 +46,7 @@ def test_the_default_model_is_small_honest_and_loads(codebook, card):
     assert card["metrics"]["macro_f1"] >= CV_FLOOR
     assert card["metrics"]["ece"] < 0.05
     assert card["codebook_hash"] == codebook.hash and card["languages"].keys() == {"en", "nl"}
-    s = load_suggester(codebook, "default", models_dir=REPO / "models")
+    s = load_suggester(codebook, "default", models_dir=shipped_models_dir())
     assert s.model_id == card["model_id"] and s.threshold == card["threshold"]
     out = s.suggest(["The delivery was promised for Monday, still nothing and nobody answers",
                      "Verzendkosten van 6,95 vind ik echt te veel"], ["en", "nl"])
@@ -61,7 +62,7 @@ def test_out_of_the_box_quality_on_real_weakly_labeled_feedback(codebook):
         sys.path.pop(0)
     items = load_dev_set(SHARED_DATA)
     assert len(items) > 5000
-    s = load_suggester(codebook, "default", models_dir=REPO / "models")
+    s = load_suggester(codebook, "default", models_dir=shipped_models_dir())
     probs = s.predict_proba([i["text"] for i in items], [i["lang"] for i in items])
     result = score(items, probs, s.threshold)
     assert result["macro_f1"] >= DEV_FLOOR, result["per_reason"]
@@ -81,7 +82,7 @@ def test_evidence_is_never_a_quiet_word_but_negations_and_telling_words_stay(cod
     from whylabel.features import quiet_words
 
     texts, langs = sample_reviews()
-    s = load_suggester(codebook, "default", models_dir=REPO / "models")
+    s = load_suggester(codebook, "default", models_dir=shipped_models_dir())
     spans = [(e.text.lower(), lang) for sug, lang in zip(s.suggest(texts, langs), langs)
              for evs in sug.evidence.values() for e in evs]
     assert len(spans) > 300
