@@ -19,6 +19,7 @@ from . import (
 )
 from ..codebook import load_codebook
 from ..errors import InputError
+from ..io import FORMATS
 from ..store import Store
 
 SOURCES_HELP = "survey, review or ticket (synonyms such as 'enquête', 'chat' or 'complaint' are mapped)."
@@ -41,7 +42,7 @@ def _column_options(f):
     f = click.option("--source", "source", metavar="SOURCE", help="Source of every row: " + SOURCES_HELP)(f)
     f = click.option("--breakpoint", "breakpoint", metavar="NAME", help="Breakpoint of every row in the file.")(f)
     f = click.option("--lang", "lang", type=click.Choice(["nl", "en"]), help="Language of every row.")(f)
-    f = click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "json", "jsonl"]),
+    f = click.option("--format", "fmt", type=click.Choice(list(FORMATS)),
                      help="Input format (default: from the extension and content).")(f)
     return f
 
@@ -151,7 +152,7 @@ def breakpoints_cmd(file, db_path, codebook_path, as_json):
     Example:
       whylabel breakpoints funnel_2026_q3.csv
     """
-    from ..ingest import open_table
+    from ..io import open_table
 
     book = load_codebook(codebook_path)
     table = open_table(file)

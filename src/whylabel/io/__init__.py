@@ -20,9 +20,9 @@ Contract:
 
 from __future__ import annotations
 
-from .formats import FORMATS, FormatReader, register_format
+from . import formats  # noqa: F401 - registers the CSV, TSV, JSON and JSONL readers
 from .sniff import detect_encoding, detect_format, sniff_format
-from .table import STDIN, BadRow, Source, Table, open_table
+from .table import FORMATS, STDIN, BadRow, FormatReader, Source, Table, open_table, register_format
 
 __all__ = [
     "FORMATS", "STDIN", "BadRow", "FormatReader", "Source", "Table", "detect_encoding", "detect_format",
