@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
-from conftest import REPO, SHARED_DATA, sample_reviews
+from conftest import SHARED_DATA, sample_reviews
 from whylabel.build_default import build
 from whylabel.model import CARD_FILE, MODEL_FILE, load_model, load_suggester
 from whylabel.resources import default_model_dir, shipped_models_dir
@@ -55,11 +54,7 @@ def test_the_default_model_is_small_honest_and_loads(codebook, card):
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data (real feedback) is not on this machine")
 def test_out_of_the_box_quality_on_real_weakly_labeled_feedback(codebook):
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        from dev_eval import load_dev_set, score
-    finally:
-        sys.path.pop(0)
+    from dev_set import OWN_LABELS, load_dev_set, score
     items = load_dev_set(SHARED_DATA)
     assert len(items) > 5000
     s = load_suggester(codebook, "default", models_dir=shipped_models_dir())
@@ -70,7 +65,7 @@ def test_out_of_the_box_quality_on_real_weakly_labeled_feedback(codebook):
     # Our own labels: every labeled id still names a text of the seeded sample, all six reasons
     # have positives, and the model does about as well on them as measured.
     own = [(it, p) for it, p in zip(items, probs) if it["source"].startswith("own:")]
-    with (REPO / "benchmarks" / "dev_labels.csv").open(encoding="utf-8") as f:
+    with OWN_LABELS.open(encoding="utf-8") as f:
         assert len(own) == sum(1 for _ in f) - 1
     mine = score([it for it, _ in own], [p for _, p in own], s.threshold)
     assert min(m["support"] for m in mine["per_reason"].values()) >= 20

@@ -37,8 +37,9 @@ from .errors import InputError
 from .export import _FORMULA_START, TableWriter, atomic_output, neutralise
 from .ingest import RowOptions, cell, guess_columns
 from .io import STDIN, BadRow, Table, open_table
-from .store import ImportCounts, ItemRecord, Store
-from .suggestion import Suggester, suggest_batch
+from .records import ItemRecord
+from .store import ImportCounts, Store
+from .suggestion import Suggester, SuggesterFactory, suggest_batch
 
 DEFAULT_MIN_CONFIDENCE = 0.8
 DEFAULT_CHUNK_SIZE = 2000
@@ -49,9 +50,6 @@ OUTPUT_FORMATS = ("csv", "jsonl")
 REJECT_COLUMNS = ("row", "reason", "raw")
 _FORMULA = frozenset(_FORMULA_START)  # first characters a spreadsheet would run as a formula
 
-# A suggester factory: (codebook) -> Suggester. Must be picklable (a module-level function) when
-# workers are processes; None means whylabel.model.load_suggester(codebook, model, models_dir=...).
-SuggesterFactory = Callable[[Codebook], Suggester]
 
 
 def suggestion_columns(codebook: Codebook) -> list[str]:
@@ -98,7 +96,7 @@ class LabelerSpec:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     csv_cells: bool = True
     keep_suggestions: bool = False
-    factory: SuggesterFactory | None = None
+    factory: SuggesterFactory | None = None  # None: whylabel.model.load_suggester(codebook, model, models_dir=...)
 
     def load_suggester(self, codebook: Codebook) -> Suggester:
         if self.factory is not None:
@@ -379,7 +377,7 @@ def predict(
         header, _ = output_columns(table.columns, codebook)
         summary = PredictSummary(
             input=table.path, output=out, rejects=None, format=table.format, encoding=table.encoding,
-            columns={k: v for k, v in vars(cols).items() if v}, model_id=local.model_id, workers=workers,
+            columns=cols.named(), model_id=local.model_id, workers=workers,
             min_confidence=min_confidence,
         )
         if out is not None or rejects is not None:
@@ -633,9 +631,9 @@ def _langs(langs: list[str | None]) -> list[str | None] | None:
 def _lang(value: Any) -> str | None:
     if not value:
         return None
-    from .ingest import normalise_lang
+    from .nlp import normalise_lang
 
-    return normalise_lang(str(value))
+    return normalise_lang(value)
 
 
 def _csv_input(value: Any) -> Any:

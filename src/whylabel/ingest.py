@@ -16,14 +16,16 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .codebook import Codebook
 from .errors import InputError
 from .io import Table, open_table
-from .store import ImportCounts, ItemRecord, Store
+from .nlp import normalise_lang
+from .records import COLUMN_FIELDS, ColumnMap, ItemRecord
+from .store import ImportCounts, Store
 
 
 # ---------------------------------------------------------------------------------------------
@@ -34,6 +36,7 @@ def _norm(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
+# Common names of each of COLUMN_FIELDS, normalised (_norm), in order of preference.
 CANDIDATES: dict[str, tuple[str, ...]] = {
     "text": (
         "text", "feedback", "comment", "comments", "review", "reviewtext", "reviewbody", "body",
@@ -68,24 +71,6 @@ SOURCE_SYNONYMS = {
                "phone-note", "webform", "contactform", "complaint", "complaints", "klacht", "twitter",
                "tweet", "social", "helpdesk"),
 }
-_LANG_SYNONYMS = {"en": ("en", "eng", "english", "engels"), "nl": ("nl", "nld", "dut", "dutch", "nederlands", "vlaams", "flemish")}
-
-
-@dataclass
-class ColumnMap:
-    text: str
-    id: str | None = None
-    source: str | None = None
-    breakpoint: str | None = None
-    moment: str | None = None
-    stage: str | None = None
-    rating: str | None = None
-    created_at: str | None = None
-    lang: str | None = None
-    reasons: str | None = None
-
-    def mapped(self) -> set[str]:
-        return {getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
 
 
 def guess_columns(table: Table, overrides: dict[str, str | None] | None = None) -> ColumnMap:
@@ -103,9 +88,10 @@ def guess_columns(table: Table, overrides: dict[str, str | None] | None = None) 
                 + ", ".join(table.columns),
             )
         chosen[key] = col
-    for key, names in CANDIDATES.items():
+    for key in COLUMN_FIELDS:
         if key in chosen:
             continue
+        names = CANDIDATES[key]
         chosen[key] = next((by_norm[n] for n in names if n in by_norm and by_norm[n] not in chosen.values()), None)
     if not chosen.get("text"):
         for c in table.columns:
@@ -116,7 +102,7 @@ def guess_columns(table: Table, overrides: dict[str, str | None] | None = None) 
     if not chosen.get("text"):
         cols = ", ".join(table.columns) or "(none)"
         raise InputError(table.path, f"no text column found (columns: {cols}); name it with --text-column")
-    return ColumnMap(**{k: v for k, v in chosen.items() if k in {f.name for f in fields(ColumnMap)}})
+    return ColumnMap(**chosen)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,14 +132,6 @@ def source_from_filename(path: str) -> str | None:
         if any(n in stem for n in names if len(n) > 3):
             return canonical
     return None
-
-
-def normalise_lang(value: str) -> str | None:
-    v = value.strip().lower().replace("_", "-").split("-")[0]
-    for canonical, names in _LANG_SYNONYMS.items():
-        if v in names:
-            return canonical
-    return v or None
 
 
 _NUMBER_RE = re.compile(r"-?\d+(?:[.,]\d+)?")
@@ -296,7 +274,7 @@ def import_file(
             path=str(path),
             file_sha256=file_sha256(path),
             format=table.format,
-            options={"columns": {k: v for k, v in vars(cols).items() if v}, "encoding": table.encoding},
+            options={"columns": cols.named(), "encoding": table.encoding},
             annotator=annotator,
             codebook_hash=codebook.hash,
             counts=counts,

@@ -22,6 +22,7 @@ from typing import Any
 import sqlite_utils
 
 from .errors import StoreError
+from .records import ItemRecord
 
 APPLICATION_ID = 0x7768796C  # "whyl": marks a file as ours
 DEFAULT_DB = "whylabel.db"
@@ -116,24 +117,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ItemRecord:
-    """One prepared row of an export, ready to store."""
-
-    hash: str
-    source: str
-    text: str
-    external_id: str | None = None
-    breakpoint: str | None = None
-    moment: str | None = None
-    stage: str | None = None
-    lang: str | None = None
-    rating: float | None = None
-    created_at: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    reasons: tuple[str, ...] | None = None  # None: unlabeled; (): labeled "no reason"
 
 
 @dataclass

@@ -20,25 +20,30 @@ from . import (
 from ..codebook import load_codebook
 from ..errors import InputError
 from ..io import FORMATS
+from ..records import COLUMN_FIELDS
 from ..store import Store
 
 SOURCES_HELP = "survey, review or ticket (synonyms such as 'enquête', 'chat' or 'complaint' are mapped)."
 
 
+COLUMN_HELP = {
+    "text": "Column holding the feedback text (guessed: text, comment, review, Review Text, answer, opmerking, ...).",
+    "id": "Column with the export's own id (guessed: id, response_id, review_id, ticket_id, ...).",
+    "source": "Column saying survey/review/ticket (guessed: source, channel, ...).",
+    "breakpoint": "Column naming the breakpoint (guessed: breakpoint, touchpoint, ...).",
+    "moment": "Column with the decision moment (choose, stay, leave, return).",
+    "stage": "Column with the journey stage (awareness, consideration, purchase, retention).",
+    "rating": "Column with a rating or score (guessed: rating, stars, score, nps, ...).",
+    "created_at": "Column with the date (guessed: date, created_at, timestamp, datum, ...).",
+    "lang": "Column with the language, nl or en (otherwise detected from the text).",
+}
+
+
 def _column_options(f):
-    """The column-mapping flags shared by `import` and `predict`."""
-    for name, help_text in reversed([
-        ("text", "Column holding the feedback text (guessed: text, comment, review, Review Text, answer, opmerking, ...)."),
-        ("id", "Column with the export's own id (guessed: id, response_id, review_id, ticket_id, ...)."),
-        ("source", "Column saying survey/review/ticket (guessed: source, channel, ...)."),
-        ("breakpoint", "Column naming the breakpoint (guessed: breakpoint, touchpoint, ...)."),
-        ("moment", "Column with the decision moment (choose, stay, leave, return)."),
-        ("stage", "Column with the journey stage (awareness, consideration, purchase, retention)."),
-        ("rating", "Column with a rating or score (guessed: rating, stars, score, nps, ...)."),
-        ("created-at", "Column with the date (guessed: date, created_at, timestamp, datum, ...)."),
-        ("lang", "Column with the language, nl or en (otherwise detected from the text)."),
-    ]):
-        f = click.option(f"--{name}-column", f"{name.replace('-', '_')}_column", metavar="NAME", help=help_text)(f)
+    """The column-mapping flags shared by `import` and `predict`: --<field>-column per COLUMN_FIELDS."""
+    for name in reversed(COLUMN_FIELDS):
+        flag = name.replace("_", "-")
+        f = click.option(f"--{flag}-column", f"{name}_column", metavar="NAME", help=COLUMN_HELP[name])(f)
     f = click.option("--source", "source", metavar="SOURCE", help="Source of every row: " + SOURCES_HELP)(f)
     f = click.option("--breakpoint", "breakpoint", metavar="NAME", help="Breakpoint of every row in the file.")(f)
     f = click.option("--lang", "lang", type=click.Choice(["nl", "en"]), help="Language of every row.")(f)
@@ -48,8 +53,7 @@ def _column_options(f):
 
 
 def column_overrides(kw: dict) -> dict[str, str | None]:
-    keys = ("text", "id", "source", "breakpoint", "moment", "stage", "rating", "created_at", "lang")
-    return {k: kw.get(f"{k}_column") for k in keys}
+    return {k: kw.get(f"{k}_column") for k in COLUMN_FIELDS}
 
 
 @click.command("import")
@@ -85,7 +89,7 @@ def import_cmd(file, reasons_column, annotator, db_path, codebook_path, as_json,
         counts, mapping, table = _run_import(store, file, book, cols, opts, annotator, fmt)
     summary = {
         "file": file, "format": table.format, "encoding": table.encoding,
-        "columns": {k: v for k, v in vars(mapping).items() if v},
+        "columns": mapping.named(),
         "rows_read": counts.rows_read, "added": counts.added, "duplicates": counts.duplicates,
         "skipped": counts.skipped, "skipped_why": counts.skipped_why, "labels_added": counts.labels_added,
         "db": str(db_path),
