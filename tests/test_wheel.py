@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -37,9 +38,16 @@ def installed(tmp_path_factory) -> Path:
     """bin/ of a fresh virtual environment with the wheel of this checkout installed."""
     started = time.perf_counter()
     base = tmp_path_factory.mktemp("wheel")
+    # Built from a copy: a build writes build/ and *.egg-info beside the sources it reads.
+    checkout = base / "checkout"
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, checkout / name)
+    shutil.copytree(REPO / "src", checkout / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.so", "*.cpp"))
     dist = base / "dist"
     r = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-              "-w", dist, REPO], cwd=base)
+              "-w", dist, checkout], cwd=base)
     assert r.returncode == 0, r.stderr[-3000:]
     (wheel,) = dist.glob("whylabel-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
