@@ -15,11 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from whylabel.resources import sample_dir
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def sample_texts() -> list[str]:
-    with open(REPO / "sample_feedback" / "survey_answers.csv", encoding="utf-8", newline="") as f:
+    with open(sample_dir() / "survey_answers.csv", encoding="utf-8", newline="") as f:
         return [r["answer"] for r in csv.DictReader(f)]
 
 

@@ -2,7 +2,7 @@
 
     python benchmarks/learning_curve.py [--sizes 25,100,250] [--seeds 3] [--prior-weight 0.3] [--from-scratch]
 
-Our own labels of real texts (benchmarks/dev_labels.csv, texts read from ../shared/data) are split
+Our own labels of real texts (tests/data/dev_labels.csv, texts read from ../shared/data) are split
 once per seed into a held-out set and a pool; a model is trained (as `whylabel train` does: on top
 of the default's training labels, or --from-scratch) on the first N of the pool and scored on the
 held-out set beside the shipped default out of the box (macro-F1 at each model's threshold). The
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-import dev_eval  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from dev_set import DATA, OWN_LABELS, _own_labels  # noqa: E402
 
 CACHE = Path(__file__).parent / "out" / "vectors.npz"
 
@@ -43,7 +43,7 @@ def vectors(texts: list[str]) -> np.ndarray:
 def own_set(book):
     from whylabel.model import TrainingSet, indicator
 
-    items = dev_eval._own_labels(dev_eval.DATA, Path(dev_eval.__file__).with_name("dev_labels.csv"))
+    items = _own_labels(DATA, OWN_LABELS)
     texts = [it["text"] for it in items]
     labels = [[r for r in book.reason_names if it["labels"].get(r)] for it in items]
     return TrainingSet(texts, [it["lang"] for it in items], indicator(labels, book.reason_names), vectors(texts))
@@ -64,8 +64,8 @@ def main(argv=None) -> int:
     ap.add_argument("--from-scratch", action="store_true")
     ap.add_argument("--words-only", action="store_true", help="the --fast model: words only")
     args = ap.parse_args(argv)
-    if not dev_eval.DATA.is_dir():
-        print(f"dev data not found at {dev_eval.DATA}", file=sys.stderr)
+    if not DATA.is_dir():
+        print(f"dev data not found at {DATA}", file=sys.stderr)
         return 1
     from whylabel.codebook import load_codebook
     from whylabel.model import PRIOR_WEIGHT, TrainingSet, fit_model, load_prior, load_suggester

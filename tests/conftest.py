@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from whylabel.cli import main
 from whylabel.codebook import load_codebook
+from whylabel.resources import sample_dir
 from whylabel.store import Store
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -56,7 +57,7 @@ def cli():
 def sample_reviews() -> tuple[list[str], list[str]]:
     """(texts, languages) of the bundled product reviews: hand-written text in both languages."""
     texts, langs = [], []
-    with open(REPO / "sample_feedback" / "product_reviews.jsonl", encoding="utf-8") as f:
+    with open(sample_dir() / "product_reviews.jsonl", encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
             texts.append(row["review"])

@@ -1,4 +1,4 @@
-"""CLI hygiene: help everywhere, light imports, the core never importing the UI toolkit."""
+"""CLI hygiene: help everywhere, light imports (the core's own hygiene: tests/test_contracts.py)."""
 
 from __future__ import annotations
 
@@ -28,11 +28,6 @@ def test_help_does_not_import_heavy_libraries(args):
             f"try:\n    main({args!r})\nexcept SystemExit as e:\n    assert e.code == 0, e.code")
     loaded = loaded_after(code)
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
-
-
-@pytest.mark.parametrize("module", ["whylabel.store", "whylabel.ingest", "whylabel.export", "whylabel.codebook"])
-def test_core_modules_do_not_import_textual(module):
-    assert "textual" not in loaded_after(f"import {module}")
 
 
 def test_every_command_has_help_with_an_example(cli):

@@ -245,3 +245,13 @@ def test_unknown_moment_in_breakpoints_file(cli, tmp_path, db_path, seeded):
     assert_one_line_error(cli("breakpoints", f, "--db", db_path),
                           f"{f}, row 3, column 'moment': unknown moment 'leaving' (expected one of: choose, stay, leave, return)")
     assert db_snapshot(db_path) == seeded
+
+
+def test_every_column_field_has_its_flag_and_its_guesses(cli):
+    from whylabel.ingest import CANDIDATES
+    from whylabel.records import COLUMN_FIELDS, ColumnMap
+
+    assert set(CANDIDATES) == set(COLUMN_FIELDS) == set(vars(ColumnMap(text="t"))) - {"reasons"}
+    for command in ("import", "predict"):
+        help_text = cli(command, "--help").output
+        assert all(f"--{f.replace('_', '-')}-column" in help_text for f in COLUMN_FIELDS), command

@@ -6,7 +6,8 @@ import json
 
 from conftest import db_snapshot, write_csv, write_jsonl
 from test_model import TINY, add_labeled
-from whylabel.store import ItemRecord, Store
+from whylabel.records import ItemRecord
+from whylabel.store import Store
 
 METRIC_KEYS = {"n", "threshold", "macro_f1", "micro_f1", "driver_accuracy", "exact_match", "ece", "per_reason",
                "calibration"}

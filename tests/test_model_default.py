@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
-from conftest import REPO, SHARED_DATA, sample_reviews
+from conftest import SHARED_DATA, sample_reviews
 from whylabel.build_default import build
 from whylabel.model import CARD_FILE, MODEL_FILE, load_model, load_suggester
+from whylabel.resources import default_model_dir, shipped_models_dir
 
-DEFAULT = REPO / "models" / "default"
+DEFAULT = default_model_dir()
 CV_FLOOR = 0.73  # measured 0.761 (5-fold CV, 1,090 sample labels, words + meaning, threshold 0.3)
 DEV_FLOOR = 0.52  # measured 0.549 (benchmarks/dev_eval.py, weak and our own labels on real data)
 OWN_FLOOR = 0.55  # measured 0.582 (the same, our own labels of 389 real texts only)
@@ -53,7 +53,7 @@ def test_the_default_model_is_small_honest_and_loads(codebook, card):
     assert card["metrics"]["macro_f1"] >= CV_FLOOR
     assert card["metrics"]["ece"] < 0.05
     assert card["codebook_hash"] == codebook.hash and card["languages"].keys() == {"en", "nl"}
-    s = load_suggester(codebook, "default", models_dir=REPO / "models")
+    s = load_suggester(codebook, "default", models_dir=shipped_models_dir())
     assert s.model_id == card["model_id"] and s.threshold == card["threshold"]
     out = s.suggest(["The delivery was promised for Monday, still nothing and nobody answers",
                      "Verzendkosten van 6,95 vind ik echt te veel"], ["en", "nl"])
@@ -62,14 +62,10 @@ def test_the_default_model_is_small_honest_and_loads(codebook, card):
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data (real feedback) is not on this machine")
 def test_out_of_the_box_quality_on_real_weakly_labeled_feedback(codebook):
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        from dev_eval import load_dev_set, score
-    finally:
-        sys.path.pop(0)
+    from dev_set import OWN_LABELS, load_dev_set, score
     items = load_dev_set(SHARED_DATA)
     assert len(items) > 5000
-    s = load_suggester(codebook, "default", models_dir=REPO / "models")
+    s = load_suggester(codebook, "default", models_dir=shipped_models_dir())
     probs = s.predict_proba([i["text"] for i in items], [i["lang"] for i in items])
     result = score(items, probs, s.threshold)
     assert result["macro_f1"] >= DEV_FLOOR, result["per_reason"]
@@ -77,7 +73,7 @@ def test_out_of_the_box_quality_on_real_weakly_labeled_feedback(codebook):
     # Our own labels: every labeled id still names a text of the seeded sample, all six reasons
     # have positives, and the model does about as well on them as measured.
     own = [(it, p) for it, p in zip(items, probs) if it["source"].startswith("own:")]
-    with (REPO / "benchmarks" / "dev_labels.csv").open(encoding="utf-8") as f:
+    with OWN_LABELS.open(encoding="utf-8") as f:
         assert len(own) == sum(1 for _ in f) - 1
     mine = score([it for it, _ in own], [p for _, p in own], s.threshold)
     assert min(m["support"] for m in mine["per_reason"].values()) >= 20
@@ -93,7 +89,7 @@ def test_evidence_is_never_a_stop_word_a_scrap_or_a_bare_number(codebook):
     from whylabel.features import is_fragment
 
     texts, langs = sample_reviews()
-    s = load_suggester(codebook, "default", models_dir=REPO / "models")
+    s = load_suggester(codebook, "default", models_dir=shipped_models_dir())
     spans = [e.text.lower() for sug in s.suggest(texts, langs) for evs in sug.evidence.values() for e in evs]
     assert len(spans) > 300
     assert not [w for w in spans if w in EN or w in NL]

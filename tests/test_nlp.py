@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REPO, sample_reviews
+from conftest import sample_reviews
 from whylabel.features import Features
-from whylabel.nlp import CueMatcher, analyse, cue_table, detect_language, pipeline, resolve_languages
+from whylabel.nlp import (CueMatcher, analyse, cue_table, detect_language, normalise_lang, pipeline,
+                          resolve_languages)
+from whylabel.resources import sample_dir
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,28 @@ def test_given_languages_win_and_unknown_ones_are_detected():
     assert resolve_languages(["the parcel is late", "het pakket is te laat"], ["nl", None]) == ["nl", "nl"]
     assert resolve_languages(["te duur"], ["fr"]) == ["nl"]
     assert resolve_languages(["too expensive"], ["EN"]) == ["en"]
+    assert resolve_languages(["te duur", "way too expensive"], ["Nederlands", "en_GB"]) == ["nl", "en"]
+
+
+@pytest.mark.parametrize("cell, lang", [
+    ("nl", "nl"), (" NL ", "nl"), ("nl-BE", "nl"), ("nl_NL", "nl"), ("Nederlands", "nl"), ("Dutch", "nl"),
+    ("Vlaams", "nl"), ("nld", "nl"), ("en", "en"), ("EN-us", "en"), ("English", "en"), ("Engels", "en"),
+    ("eng", "en"), ("de", None), ("Deutsch", None), ("ne", None), ("enx", None), ("", None), (None, None),
+])
+def test_a_language_cell_is_read_as_exports_write_it(cell, lang):
+    assert normalise_lang(cell) == lang
+
+
+def test_import_reads_language_cells_as_exports_write_them(cli, tmp_path):
+    f = tmp_path / "mixed.csv"
+    f.write_text("text,taal\nTe duur voor wat je krijgt,Nederlands\nWay too expensive,en-GB\n"
+                 "Viel zu teuer,Deutsch\n", encoding="utf-8")
+    assert cli("import", f, "--db", tmp_path / "t.db").exit_code == 0
+    from whylabel.store import Store
+
+    with Store(tmp_path / "t.db") as store:
+        langs = [r[0] for r in store.db.execute("SELECT lang FROM items ORDER BY id")]
+    assert langs == ["nl", "en", None]  # a language whylabel does not know is not stored as if it did
 
 
 def test_one_pipeline_per_language_and_process():
@@ -117,7 +141,7 @@ def test_the_batch_analysis_gives_each_text_its_tokens_and_exact_spans():
 def test_fast_cue_path_equals_spacys_phrase_matcher_on_support_tickets(matcher):
     import csv
 
-    with open(REPO / "sample_feedback" / "support_tickets.csv", encoding="utf-8-sig", newline="") as f:
+    with open(sample_dir() / "support_tickets.csv", encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f, delimiter=";"))
     col = next(c for c in rows[0] if c.lower() in ("message", "text", "body", "description"))
     texts = [r[col] for r in rows] + ["the shipping costs, shipping cost and delivery times", "I do not trust it"]

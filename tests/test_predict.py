@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, db_snapshot, write_csv, write_jsonl
+from conftest import db_snapshot, write_csv, write_jsonl
 from whylabel.batch import predict, suggestion_columns
 from whylabel.codebook import load_codebook
 from whylabel.errors import ModelError
+from whylabel.resources import default_model_dir
 from whylabel.store import Store
 from whylabel.suggestion import Evidence, Suggestion
 
@@ -281,24 +282,24 @@ def test_min_confidence_outside_its_range_is_refused(cli, tmp_path):
 # Bad rows
 
 
-def test_bad_rows_go_to_the_rejects_file_with_line_reason_and_raw_content(cli, tmp_path):
+def test_bad_rows_go_to_the_rejects_file_with_row_reason_and_raw_content(cli, tmp_path):
     src = write_csv(tmp_path / "week.csv", (
         "id;text\n"
         "1;Veel te duur\n"
         "2;\n"                                 # no text
         "3;de maat; klopt niet\n"              # an unquoted separator: one field too many
         '4;"een tekst\nover twee regels"\n'    # fine: a quoted line break
-        "5;   \n"                              # only spaces: no text
+        "5;   \n"                              # only spaces: no text (row 6: the quoted break is one row)
         "6;Retour was gratis\n"
     ))
     r = cli("predict", src, "-o", "out.csv", "--workers", "1", "--json")
     assert r.exit_code == 0, r.output
     assert [row["id"] for row in read_csv("out.csv")] == ["1", "4", "6"]
     assert read_csv("out.rejects.csv") == [
-        {"line": "3", "reason": "no text", "raw": "2;"},
-        {"line": "4", "reason": "3 fields but the header has 2 (an unquoted ';' in a text?)",
+        {"row": "3", "reason": "no text", "raw": "2;"},
+        {"row": "4", "reason": "3 fields but the header has 2 (an unquoted ';' in a text?)",
          "raw": "3;de maat; klopt niet"},
-        {"line": "7", "reason": "no text", "raw": "5;   "},
+        {"row": "6", "reason": "no text", "raw": "5;   "},
     ]
     s = json.loads(r.stdout)
     assert (s["rows_read"], s["rejected"], s["labeled"] + s["needs_review"]) == (6, 3, 3)
@@ -314,7 +315,7 @@ def test_broken_json_lines_are_rejected_and_the_rest_is_labeled(cli, tmp_path):
     assert r.exit_code == 0, r.output
     assert [row["id"] for row in read_csv("out.csv")] == ["1", "4"]
     rejects = read_csv("bad.csv")
-    assert [(x["line"], x["raw"]) for x in rejects] == [("2", '{"id": 2, "review": "kapot'), ("3", "[1, 2]")]
+    assert [(x["row"], x["raw"]) for x in rejects] == [("2", '{"id": 2, "review": "kapot'), ("3", "[1, 2]")]  # lines
     assert rejects[0]["reason"].startswith("broken JSON (Unterminated string")
     assert rejects[1]["reason"] == "expected a JSON object, found list"
     assert "rejected 2 (broken JSON 1, not a JSON object 1) -> bad.csv" in r.stderr
@@ -328,14 +329,14 @@ def test_an_undecodable_line_on_stdin_is_rejected(cli):
     assert r.exit_code == 0, r.output
     assert [row["id"] for row in read_csv("out.csv")][-2:] == ["3000", "3002"]
     [bad] = read_csv("out.rejects.csv")
-    assert bad["line"] == "3002" and bad["reason"].startswith("undecodable bytes") and bad["raw"] == "3001,caf\ufffd slecht"
+    assert bad["row"] == "3002" and bad["reason"].startswith("undecodable bytes") and bad["raw"] == "3001,caf\ufffd slecht"
 
 
-def test_strict_stops_at_the_first_bad_row_naming_its_line(cli, tmp_path):
+def test_strict_stops_at_the_first_bad_row_naming_its_row(cli, tmp_path):
     src = export(tmp_path / "week.csv", extra="R9,2026-11-09,a,b\nR10,2026-11-10,\n")
     r = cli("predict", src, "-o", "out.csv", "--strict", "--workers", "2")
     assert r.exit_code == 2
-    assert r.stderr == (f"whylabel: error: {src}, line 10: 4 fields but the header has 3 "
+    assert r.stderr == (f"whylabel: error: {src}, row 10: 4 fields but the header has 3 "
                         "(an unquoted ',' in a text?)\n")
     assert not Path("out.csv").exists() and not Path("out.rejects.csv").exists()
     assert leftovers(Path.cwd()) == []
@@ -368,10 +369,9 @@ def test_a_model_that_does_not_fit_the_codebook_stops_before_any_output(codebook
     assert not Path("out.csv").exists() and leftovers(Path.cwd()) == []
 
 
-@pytest.mark.skipif(not (REPO / "models" / "default" / "card.json").exists(), reason="no models/default in this checkout")
 def test_a_model_file_for_another_codebook_stops_the_cli_before_any_output(cli, tmp_path):
     old = tmp_path / "models" / "old"
-    shutil.copytree(REPO / "models" / "default", old)
+    shutil.copytree(default_model_dir(), old)
     card = json.loads((old / "card.json").read_text(encoding="utf-8"))
     card["codebook_hash"] = "0123456789abcdef"
     (old / "card.json").write_text(json.dumps(card), encoding="utf-8")
@@ -432,7 +432,7 @@ def test_into_db_imports_rows_with_suggestions_so_the_uncertain_queue_starts_wit
     # Again: nothing new, the suggestions are replaced in place.
     r = cli("predict", src, "--into-db", "--db", db_path, "--workers", "1", "--json")
     assert json.loads(r.stdout)["added"] == 0 and json.loads(r.stdout)["duplicates"] == 40
-    assert read_csv("survey_week47.rejects.csv")[0]["line"] == "42"
+    assert read_csv("survey_week47.rejects.csv")[0]["row"] == "42"
 
 
 def test_into_a_store_the_uncertain_queue_starts_with_the_rows_that_need_review(codebook, tmp_path, db_path):

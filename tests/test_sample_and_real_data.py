@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from conftest import REPO, SHARED_DATA
+from conftest import SHARED_DATA
+from whylabel.resources import sample_dir
 from whylabel.store import Store
 
 
@@ -17,7 +18,7 @@ def demo_db(tmp_path_factory):
     from whylabel.cli import main
 
     path = tmp_path_factory.mktemp("demo") / "demo.db"
-    r = CliRunner().invoke(main, ["demo", "--no-ui", "--db", str(path), "--sample-dir", str(REPO / "sample_feedback")],
+    r = CliRunner().invoke(main, ["demo", "--no-ui", "--db", str(path), "--sample-dir", str(sample_dir())],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
     return path
@@ -46,7 +47,7 @@ def test_sample_feedback_meets_the_brief(demo_db, codebook):
 
 def test_demo_is_idempotent(demo_db, cli):
     before = Store(demo_db).count_items()
-    r = cli("demo", "--no-ui", "--db", demo_db, "--sample-dir", REPO / "sample_feedback")
+    r = cli("demo", "--no-ui", "--db", demo_db, "--sample-dir", sample_dir())
     assert r.exit_code == 0
     assert "0 added" in r.stdout
     assert Store(demo_db).count_items() == before

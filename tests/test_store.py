@@ -8,7 +8,8 @@ import pytest
 
 from whylabel import store as store_mod
 from whylabel.errors import StoreError
-from whylabel.store import ItemRecord, Store
+from whylabel.records import ItemRecord
+from whylabel.store import Store
 
 NEXT = store_mod.SCHEMA_VERSION + 1  # a migration added on top of the current schema
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from whylabel.store import ItemRecord, Store
+from whylabel.records import ItemRecord
+from whylabel.store import Store
 from whylabel.suggestion import Evidence, Suggestion
 
 ITEMS = [

@@ -3,8 +3,9 @@
 Contract: `predict(source, codebook, out=...)` reads an export (CSV, TSV, JSON, JSONL; "-" is
 stdin) in chunks, labels the texts with a suggester that each worker process loads once, and
 writes every input column plus the suggestion columns (`output_columns`), in input order.
-- A bad row (no text, undecodable, broken JSON, extra fields) goes to the rejects file (line,
-  reason, raw content) and is counted; `strict=True` raises `InputError` naming its line instead.
+- A bad row (no text, undecodable, broken JSON, extra fields) goes to the rejects file (row,
+  reason, raw content) and is counted; `strict=True` raises `InputError` naming its row instead.
+  Rows are numbered as `whylabel import` numbers them (whylabel.io: spreadsheet rows, JSONL lines).
 - An input that is not a table, or a model that does not fit the codebook, raises before any
   output exists. OUT and the rejects file appear only complete (temp file + rename); with a store,
   the rows and their suggestions are one transaction.
@@ -34,9 +35,11 @@ import numpy as np
 from .codebook import Codebook, load_codebook
 from .errors import InputError
 from .export import _FORMULA_START, TableWriter, atomic_output, neutralise
-from .ingest import STDIN, BadRow, LenientTable, RowOptions, cell, guess_columns, open_table_lenient
-from .store import ImportCounts, ItemRecord, Store
-from .suggestion import Suggester, suggest_batch
+from .ingest import RowOptions, cell, guess_columns
+from .io import STDIN, BadRow, Table, open_table
+from .records import ItemRecord
+from .store import ImportCounts, Store
+from .suggestion import Suggester, SuggesterFactory, suggest_batch
 
 DEFAULT_MIN_CONFIDENCE = 0.8
 DEFAULT_CHUNK_SIZE = 2000
@@ -44,12 +47,9 @@ DEFAULT_CHUNK_SIZE = 2000
 # (a run of long complaints) does not leave the other workers idle, few enough to keep memory flat.
 IN_FLIGHT_PER_WORKER = 4
 OUTPUT_FORMATS = ("csv", "jsonl")
-REJECT_COLUMNS = ("line", "reason", "raw")
+REJECT_COLUMNS = ("row", "reason", "raw")
 _FORMULA = frozenset(_FORMULA_START)  # first characters a spreadsheet would run as a formula
 
-# A suggester factory: (codebook) -> Suggester. Must be picklable (a module-level function) when
-# workers are processes; None means whylabel.model.load_suggester(codebook, model, models_dir=...).
-SuggesterFactory = Callable[[Codebook], Suggester]
 
 
 def suggestion_columns(codebook: Codebook) -> list[str]:
@@ -96,7 +96,7 @@ class LabelerSpec:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     csv_cells: bool = True
     keep_suggestions: bool = False
-    factory: SuggesterFactory | None = None
+    factory: SuggesterFactory | None = None  # None: whylabel.model.load_suggester(codebook, model, models_dir=...)
     fast: bool = False  # words only: no sentence encoder
 
     def load_suggester(self, codebook: Codebook) -> Suggester:
@@ -377,7 +377,7 @@ def predict(
     started = time.perf_counter()
 
     # Everything that can refuse the whole run happens before any output is opened.
-    table = open_table_lenient(source, format=input_format, stdin=stdin)
+    table = open_table(source, format=input_format, bad_rows="collect", allow_stdin=True, stdin=stdin)
     with contextlib.closing(table):
         cols = guess_columns(table, columns)
         if store is not None and not opts.source and not cols.source:
@@ -393,7 +393,7 @@ def predict(
         header, _ = output_columns(table.columns, codebook)
         summary = PredictSummary(
             input=table.path, output=out, rejects=None, format=table.format, encoding=table.encoding,
-            columns={k: v for k, v in vars(cols).items() if v}, model_id=local.model_id, workers=workers,
+            columns=cols.named(), model_id=local.model_id, workers=workers,
             min_confidence=min_confidence,
         )
         if out is not None or rejects is not None:
@@ -449,7 +449,7 @@ class _Chunk:
 class _Run:
     """One predict run: reads chunks, hands them out, writes results back in input order."""
 
-    def __init__(self, table: LenientTable, cols: Any, codebook: Codebook, opts: RowOptions,
+    def __init__(self, table: Table, cols: Any, codebook: Codebook, opts: RowOptions,
                  summary: PredictSummary, *, stack: contextlib.ExitStack, writer: TableWriter | None,
                  strict: bool, chunk_size: int, progress: Progress | None, store: Store | None):
         self.table, self.cols, self.codebook, self.opts = table, cols, codebook, opts
@@ -645,9 +645,9 @@ def _langs(langs: list[str | None]) -> list[str | None] | None:
 def _lang(value: Any) -> str | None:
     if not value:
         return None
-    from .ingest import normalise_lang
+    from .nlp import normalise_lang
 
-    return normalise_lang(str(value))
+    return normalise_lang(value)
 
 
 def _csv_input(value: Any) -> Any:

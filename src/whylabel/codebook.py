@@ -15,14 +15,14 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
 from .errors import CodebookError
+from .nlp import LANGS
+from .resources import codebook_path
 
 DRIVERS = ("emotional", "rational")
-LANGUAGES = ("en", "nl")
 NONE_WORDS = frozenset({"none", "geen", "no reason", "-"})
 """Cell values that mean "labeled, with no breakpoint reason" (an empty cell means unlabeled)."""
 
@@ -104,7 +104,7 @@ class Codebook:
 
 
 def default_codebook_path() -> Path:
-    return Path(str(resources.files("whylabel") / "data" / "codebook.toml"))
+    return codebook_path()
 
 
 def load_codebook(path: str | Path | None = None) -> Codebook:
@@ -194,8 +194,8 @@ def _validate(data: dict, text: str, path: str) -> Codebook:
             langs = {}
             for lang, items in value.items():
                 k = f"{base}.{group}.{lang}"
-                if lang not in LANGUAGES:
-                    raise fail(k, f"unknown language {lang!r} (expected one of: {', '.join(LANGUAGES)})")
+                if lang not in LANGS:
+                    raise fail(k, f"unknown language {lang!r} (expected one of: {', '.join(LANGS)})")
                 if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
                     raise fail(k, "must be a list of non-empty strings")
                 cleaned = tuple(i.strip() if group == "examples" else i.strip().lower() for i in items)

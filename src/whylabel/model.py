@@ -55,11 +55,10 @@ CUE_PRIOR = (-2.0, 3.8)
 # researcher confirms a pre-selected reason faster than they spot a missing one.
 MODEL_THRESHOLD = 0.35
 # The blend: the meaning side's weight and the threshold it pre-selects from, and the meaning
-# side's regularisation; chosen on our dev set of real texts (benchmarks/meaning_experiments.py).
+# side's regularisation; chosen on our dev set of real texts (README: Suggestion quality).
 MEANING_WEIGHT = 0.5
 BLEND_THRESHOLD = 0.3
 MEANING_C = 0.3
-REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -819,11 +818,14 @@ def load_model(path: str | Path, codebook, *, fast: bool = False) -> ModelSugges
 
 
 def model_dirs(models_dir: str | Path | None = None) -> list[Path]:
-    if models_dir is not None:
-        return [Path(models_dir)]
-    out = [Path("models")]
-    if REPO_MODELS.resolve() != Path("models").resolve():
-        out.append(REPO_MODELS)
+    """Where models are looked for: the models folder (./models by default), then the package's
+    shipped models (`default`), which can always be named."""
+    from .resources import shipped_models_dir
+
+    shipped = shipped_models_dir()
+    out = [Path(models_dir if models_dir is not None else "models")]
+    if shipped.resolve() != out[0].resolve():
+        out.append(shipped)
     return out
 
 
@@ -859,7 +861,9 @@ IN_USE_FILE = "in-use.json"
 
 def shipped_default() -> Path:
     """The default model that ships with whylabel (trained on the sample feedback)."""
-    return REPO_MODELS / "default"
+    from .resources import default_model_dir
+
+    return default_model_dir()
 
 
 def _in_use_file(models_dir: str | Path | None) -> Path:

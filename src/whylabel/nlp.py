@@ -83,11 +83,20 @@ def detect_language(text: str, default: str | None = None) -> str | None:
     return "en" if en > nl else "nl"
 
 
-def normalise_lang(lang: str | None) -> str | None:
-    if not lang:
+# How exports write the two languages: codes, locale tags ("nl-BE", "en_GB") and names.
+_LANG_NAMES = {"en": ("en", "eng", "english", "engels"),
+               "nl": ("nl", "nld", "dut", "dutch", "nederlands", "vlaams", "flemish")}
+_LANG_BY_NAME = {name: lang for lang, names in _LANG_NAMES.items() for name in names}
+
+
+def normalise_lang(value: object) -> str | None:
+    """One of LANGS from a language cell ("NL", "nl-BE", "en_GB", "Dutch", "Nederlands", "eng"), or
+    None for an empty cell or a language whylabel does not know ("de"): its text's language is
+    then detected where a language is needed, instead of a code the models cannot use."""
+    if not value:
         return None
-    lang = str(lang).strip().lower()[:2]
-    return lang if lang in LANGS else None
+    code = str(value).strip().lower().replace("_", "-").split("-")[0]
+    return _LANG_BY_NAME.get(code)
 
 
 _KNOWN = {lg: lg for lg in LANGS}

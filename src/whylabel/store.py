@@ -22,6 +22,7 @@ from typing import Any
 import sqlite_utils
 
 from .errors import StoreError
+from .records import ItemRecord
 
 APPLICATION_ID = 0x7768796C  # "whyl": marks a file as ours
 DEFAULT_DB = "whylabel.db"
@@ -140,25 +141,6 @@ def _suggestion_params(row: dict, now: str) -> tuple:
     return (row["item_id"], row["model_id"], json.dumps(row["probabilities"]),
             json.dumps(row.get("evidence") or {}, ensure_ascii=False), json.dumps(list(row.get("reasons") or [])),
             row.get("confidence"), row.get("margin"), now)
-
-
-@dataclass
-class ItemRecord:
-    """One prepared row of an export, ready to store."""
-
-    hash: str
-    source: str
-    text: str
-    external_id: str | None = None
-    breakpoint: str | None = None
-    moment: str | None = None
-    stage: str | None = None
-    lang: str | None = None
-    rating: float | None = None
-    created_at: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    reasons: tuple[str, ...] | None = None  # None: unlabeled; (): labeled "no reason"
-    suggestion: dict | None = None  # a model's suggestion to store with it (`predict --into-db`)
 
 
 @dataclass

@@ -12,9 +12,12 @@ A suggester may also offer `suggest_batch`, the same suggestions as a `Suggestio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .codebook import Codebook
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -211,6 +214,11 @@ class Suggester(Protocol):
 
     def suggest(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> list[Suggestion]:
         ...
+
+
+SuggesterFactory = Callable[["Codebook"], Suggester]
+"""(codebook) -> Suggester: how `predict` workers and the labeling UI get a suggester other than
+the model lookup's. A module-level function when it must cross into worker processes (pickled)."""
 
 
 def suggest_batch(suggester: Suggester, texts: Sequence[str], langs: Sequence[str | None] | None,

@@ -19,36 +19,41 @@ from . import (
 )
 from ..codebook import load_codebook
 from ..errors import InputError
+from ..io import FORMATS
+from ..records import COLUMN_FIELDS
 from ..store import Store
 
 SOURCES_HELP = "survey, review or ticket (synonyms such as 'enquête', 'chat' or 'complaint' are mapped)."
 
 
+COLUMN_HELP = {
+    "text": "Column holding the feedback text (guessed: text, comment, review, Review Text, answer, opmerking, ...).",
+    "id": "Column with the export's own id (guessed: id, response_id, review_id, ticket_id, ...).",
+    "source": "Column saying survey/review/ticket (guessed: source, channel, ...).",
+    "breakpoint": "Column naming the breakpoint (guessed: breakpoint, touchpoint, ...).",
+    "moment": "Column with the decision moment (choose, stay, leave, return).",
+    "stage": "Column with the journey stage (awareness, consideration, purchase, retention).",
+    "rating": "Column with a rating or score (guessed: rating, stars, score, nps, ...).",
+    "created_at": "Column with the date (guessed: date, created_at, timestamp, datum, ...).",
+    "lang": "Column with the language, nl or en (otherwise detected from the text).",
+}
+
+
 def _column_options(f):
-    """The column-mapping flags shared by `import` and `predict`."""
-    for name, help_text in reversed([
-        ("text", "Column holding the feedback text (guessed: text, comment, review, Review Text, answer, opmerking, ...)."),
-        ("id", "Column with the export's own id (guessed: id, response_id, review_id, ticket_id, ...)."),
-        ("source", "Column saying survey/review/ticket (guessed: source, channel, ...)."),
-        ("breakpoint", "Column naming the breakpoint (guessed: breakpoint, touchpoint, ...)."),
-        ("moment", "Column with the decision moment (choose, stay, leave, return)."),
-        ("stage", "Column with the journey stage (awareness, consideration, purchase, retention)."),
-        ("rating", "Column with a rating or score (guessed: rating, stars, score, nps, ...)."),
-        ("created-at", "Column with the date (guessed: date, created_at, timestamp, datum, ...)."),
-        ("lang", "Column with the language, nl or en (otherwise detected from the text)."),
-    ]):
-        f = click.option(f"--{name}-column", f"{name.replace('-', '_')}_column", metavar="NAME", help=help_text)(f)
+    """The column-mapping flags shared by `import` and `predict`: --<field>-column per COLUMN_FIELDS."""
+    for name in reversed(COLUMN_FIELDS):
+        flag = name.replace("_", "-")
+        f = click.option(f"--{flag}-column", f"{name}_column", metavar="NAME", help=COLUMN_HELP[name])(f)
     f = click.option("--source", "source", metavar="SOURCE", help="Source of every row: " + SOURCES_HELP)(f)
     f = click.option("--breakpoint", "breakpoint", metavar="NAME", help="Breakpoint of every row in the file.")(f)
     f = click.option("--lang", "lang", type=click.Choice(["nl", "en"]), help="Language of every row.")(f)
-    f = click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "json", "jsonl"]),
+    f = click.option("--format", "fmt", type=click.Choice(list(FORMATS)),
                      help="Input format (default: from the extension and content).")(f)
     return f
 
 
 def column_overrides(kw: dict) -> dict[str, str | None]:
-    keys = ("text", "id", "source", "breakpoint", "moment", "stage", "rating", "created_at", "lang")
-    return {k: kw.get(f"{k}_column") for k in keys}
+    return {k: kw.get(f"{k}_column") for k in COLUMN_FIELDS}
 
 
 @click.command("import")
@@ -84,7 +89,7 @@ def import_cmd(file, reasons_column, annotator, db_path, codebook_path, as_json,
         counts, mapping, table = _run_import(store, file, book, cols, opts, annotator, fmt)
     summary = {
         "file": file, "format": table.format, "encoding": table.encoding,
-        "columns": {k: v for k, v in vars(mapping).items() if v},
+        "columns": mapping.named(),
         "rows_read": counts.rows_read, "added": counts.added, "duplicates": counts.duplicates,
         "skipped": counts.skipped, "skipped_why": counts.skipped_why, "labels_added": counts.labels_added,
         "db": str(db_path),
@@ -151,7 +156,7 @@ def breakpoints_cmd(file, db_path, codebook_path, as_json):
     Example:
       whylabel breakpoints funnel_2026_q3.csv
     """
-    from ..ingest import open_table
+    from ..io import open_table
 
     book = load_codebook(codebook_path)
     table = open_table(file)
@@ -282,25 +287,14 @@ def _report_table(rows: list[dict], book) -> str:
     return "\n".join(lines)
 
 
-def sample_dir() -> Path:
-    """The bundled sample: next to the checkout this package was installed from, or ./sample_feedback."""
-    here = Path(__file__).resolve().parents[3] / "sample_feedback"
-    for candidate in (Path("sample_feedback"), here):
-        if (candidate / "breakpoints.csv").exists():
-            return candidate
-    raise UserError("sample_feedback/ not found: run this from a whylabel checkout or pass --sample-dir")
-
-
-SAMPLE_FILES = ("survey_answers.csv", "product_reviews.jsonl", "support_tickets.csv")
-
-
 def load_sample(store: Store, book, directory: Path) -> list:
     """Import the bundled sample (idempotent): breakpoints, then feedback with the sample labels."""
     from ..ingest import import_file
+    from ..resources import SAMPLE_BREAKPOINTS, SAMPLE_FILES
 
     results = []
     ctx = click.get_current_context()
-    ctx.invoke(breakpoints_cmd, file=str(directory / "breakpoints.csv"), db_path=str(store.path),
+    ctx.invoke(breakpoints_cmd, file=str(directory / SAMPLE_BREAKPOINTS), db_path=str(store.path),
                codebook_path=book.path, as_json=False)
     for name in SAMPLE_FILES:
         counts, _, _ = import_file(store, directory / name, book, columns={"reasons": "reasons"}, annotator="sample")
@@ -311,7 +305,8 @@ def load_sample(store: Store, book, directory: Path) -> list:
 @click.command("demo")
 @click.option("--db", "db_path", default="whylabel-demo.db", show_default=True, type=click.Path(dir_okay=False),
               help="Scratch database for the demo (kept, so you can quit and come back).")
-@click.option("--sample-dir", type=click.Path(file_okay=False, exists=True), help="Where the sample feedback lives.")
+@click.option("--sample-dir", type=click.Path(file_okay=False, exists=True),
+              help="Where the sample feedback lives (default: the sample inside the package).")
 @click.option("--no-ui", is_flag=True, help="Only load the sample and print the summary.")
 @click.option("--annotator", default=annotator_default, metavar="NAME", help="Your name in the annotations.")
 @codebook_option
@@ -327,7 +322,9 @@ def demo_cmd(ctx, db_path, sample_dir, no_ui, annotator, codebook_path):
       whylabel demo --no-ui && whylabel report --db whylabel-demo.db
     """
     book = load_codebook(codebook_path)
-    directory = Path(sample_dir) if sample_dir else sample_dir_or_fail()
+    from ..resources import sample_dir as shipped_sample
+
+    directory = Path(sample_dir) if sample_dir else shipped_sample()
     with Store(db_path) as store:
         results = load_sample(store, book, directory)
         total = store.count_items()
@@ -344,7 +341,3 @@ def demo_cmd(ctx, db_path, sample_dir, no_ui, annotator, codebook_path):
         click.echo("The labeling UI is not installed in this build; try `whylabel report --db " + db_path + "`.")
         return
     ctx.invoke(label, db_path=db_path, annotator=annotator, codebook_path=codebook_path)
-
-
-def sample_dir_or_fail() -> Path:
-    return sample_dir()

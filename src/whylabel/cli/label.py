@@ -63,7 +63,7 @@ def label_cmd(db_path, annotator, breakpoint, source, queue, blind, retrain_ever
     from ..tui.app import build_app  # Textual: only now
 
     app = build_app(db_path, book, annotator=annotator, queue=queue, breakpoint=breakpoint, source=source,
-                    blind=blind, retrain_every=retrain_every, model=model, freeze_gc=True)
+                    blind=blind, retrain_every=retrain_every, model=model)
     app.run()
     saved = app.label_screen.saved_this_session
     click.echo(f"{saved} decision{'s' if saved != 1 else ''} saved to {db_path} as {annotator}; "

@@ -135,7 +135,8 @@ def suggest_cmd(model, models_dir, fast, all_items, batch_size, db_path, codeboo
 
 def read_gold(path: str, book, *, text_column=None, reasons_column=None, lang_column=None):
     """(texts, langs, labels, unlabeled count) from a labeled CSV/TSV/JSON(L)."""
-    from ..ingest import guess_columns, open_table
+    from ..ingest import guess_columns
+    from ..io import open_table
 
     table = open_table(path)
     try:

@@ -41,7 +41,7 @@ from ..codebook import load_codebook
               help="Rows per chunk handed to a worker.")
 @click.option("--rejects", metavar="PATH", type=click.Path(dir_okay=False),
               help="Where bad rows go (default: OUT with .rejects.csv, e.g. labeled.rejects.csv).")
-@click.option("--strict", is_flag=True, help="Stop at the first bad row (naming its line) instead of rejecting it.")
+@click.option("--strict", is_flag=True, help="Stop at the first bad row (naming its row) instead of rejecting it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
 @_column_options
 @db_option
@@ -58,7 +58,7 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, fas
     (1 = a reason is uncertain: look at this row) and evidence (the words behind each reason).
 
     Bad rows (no text, undecodable, broken JSON, extra fields) go to OUT.rejects.csv with their
-    line, reason and raw content; --strict stops at the first instead. A summary (rows read,
+    row, reason and raw content; --strict stops at the first instead. A summary (rows read,
     labeled, needs review, rejected, per reason) goes to stderr, or to stdout as JSON with --json.
 
     \b

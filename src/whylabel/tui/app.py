@@ -19,7 +19,8 @@ from textual.screen import Screen
 
 from ..codebook import Codebook
 from ..store import Store
-from .engine import InProcessEngine, SubprocessEngine, SuggesterFactory, Trainer
+from ..suggestion import SuggesterFactory
+from .engine import InProcessEngine, SubprocessEngine, Trainer
 from .label_screen import LabelScreen
 from .session import LabelSession, QueueFilter
 
@@ -30,8 +31,7 @@ class LabelApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(self, *, store: Store, session: LabelSession, engine, codebook: Codebook,
-                 retrain_every: int = 25, blind: bool = False, measure_stalls: bool = False,
-                 freeze_gc: bool = False):
+                 retrain_every: int = 25, blind: bool = False):
         super().__init__()
         self.store = store
         self.session = session
@@ -39,10 +39,6 @@ class LabelApp(App[None]):
         self.codebook = codebook
         self.retrain_every = retrain_every
         self.blind = blind
-        self.measure_stalls = measure_stalls
-        self.freeze_gc = freeze_gc
-        self.max_stall = 0.0  # seconds the event loop was late (benchmarks)
-        self._last_tick = 0.0
         self.label_screen = LabelScreen(session, engine, codebook, db_path=str(store.path),
                                         retrain_every=retrain_every, blind=blind)
 
@@ -51,11 +47,13 @@ class LabelApp(App[None]):
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.store.path.name} · {self.session.annotator}"
-        if self.measure_stalls:
-            self._last_tick = time.perf_counter()
-            self.set_interval(0.005, self._tick)
-        if self.freeze_gc:
-            self.freeze_objects()
+        self.freeze_objects()
+
+    @property
+    def freeze_gc(self) -> bool:
+        """In a real terminal, yes. Not headless (the tests' `run_test`): a frozen object is never
+        collected, and a test process builds hundreds of apps."""
+        return not self.is_headless
 
     def freeze_objects(self) -> None:
         """Move what exists now (Textual's widgets, the queue, a loaded model) out of the cyclic
@@ -63,11 +61,6 @@ class LabelApp(App[None]):
         No collect first: that would be the very pause we avoid."""
         if self.freeze_gc:
             gc.freeze()
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.max_stall = max(self.max_stall, now - self._last_tick - 0.005)
-        self._last_tick = now
 
     def on_unmount(self) -> None:
         self.engine.close()
@@ -116,8 +109,6 @@ def build_app(
     seed: int = 0,
     clock: Callable[[], float] = time.monotonic,
     engine=None,
-    measure_stalls: bool = False,
-    freeze_gc: bool = False,
 ) -> LabelApp:
     """The app on `store_path` for `annotator`; see the module docstring for the engines."""
     store = Store(store_path)
@@ -134,5 +125,4 @@ def build_app(
         else:
             engine = InProcessEngine(store.path, codebook, suggester_factory=suggester_factory, trainer=trainer)
     return LabelApp(store=store, session=session, engine=engine, codebook=codebook,
-                    retrain_every=retrain_every, blind=blind, measure_stalls=measure_stalls,
-                    freeze_gc=freeze_gc)
+                    retrain_every=retrain_every, blind=blind)

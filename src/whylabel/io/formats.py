@@ -1,0 +1,183 @@
+"""The format readers: CSV/TSV, JSON lines, JSON. Each turns a `Source` into a `Table`.
+
+The readers use the standard library's csv and json rather than sqlite-utils' `rows_from_file`:
+a rejects file needs each bad row's raw text, and `predict` copies a good CSV record as it was read.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import InputError
+from .sniff import pick_delimiter
+from .table import BadRow, Row, Source, Table, raw_text, register_format
+
+FIRST_GOOD_LIMIT = 1000  # JSON lines without a single object before we call it "not a table"
+
+
+@register_format("csv", "tsv")
+def read_csv(src: Source) -> Table:
+    """Rows numbered as a spreadsheet shows them: the header is row 1, a blank line is a row too,
+    and a quoted line break continues its row."""
+    name, fmt, FMT = src.name, src.format, src.format.upper()
+
+    class Dialect(csv.excel):
+        pass
+
+    Dialect.delimiter = delimiter = "\t" if fmt == "tsv" else pick_delimiter(src.head)
+    text = src.text()
+    record: list[str] = []  # the physical lines of the record being parsed
+
+    def lines() -> Iterator[str]:
+        for line in text:
+            record.append(line)
+            yield line
+
+    reader = csv.reader(lines(), Dialect)
+    try:
+        header = next(reader, None)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InputError(name, f"not a readable {FMT} file ({exc})", row=1) from None
+    if not header:
+        raise InputError(name, f"no header line: not a {FMT} table", row=1)
+    columns = [c.lstrip("\ufeff").strip() for c in header]
+    seen: set[str] = set()
+    for c in columns:
+        if c and c in seen:
+            raise InputError(name, f"the header names column {c!r} twice", row=1, column=c)
+        seen.add(c)
+    ncols = len(columns)
+
+    def numbered() -> Iterator[Row | BadRow]:
+        number = 1
+        while True:
+            number += 1
+            record.clear()
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield src.bad(BadRow(number, f"broken {FMT} ({exc})", raw_text("".join(record))), "row")
+                continue
+            except UnicodeDecodeError as exc:  # only when the encoding check was skipped
+                yield src.bad(BadRow(number, f"cannot decode as {src.encoding} ({exc.reason})", ""), "row")
+                return
+            if not values:  # a blank line
+                continue
+            if src.replaced and any("\ufffd" in line for line in record):
+                yield src.bad(BadRow(number, "undecodable bytes (the input mixes encodings)",
+                                     raw_text("".join(record))), "row")
+                continue
+            if len(values) > ncols:
+                yield src.bad(BadRow(number, f"{len(values)} fields but the header has {ncols} "
+                                             f"(an unquoted {delimiter!r} in a text?)", raw_text("".join(record))),
+                              "row")
+                continue
+            yield number, dict(zip(columns, values))
+
+    def last_record() -> str:
+        return record[0] if len(record) == 1 else "".join(record)
+
+    return Table(name, fmt, src.encoding, columns, numbered(), "row", src.fp,
+                 last_raw=lambda: raw_text("".join(record)), last_record=last_record if delimiter == "," else None)
+
+
+@register_format("jsonl")
+def read_jsonl(src: Source) -> Table:
+    """One object per line, numbered by line; the first object's keys stand in for a header."""
+    name, text = src.name, src.text()
+    last = [""]
+
+    def parsed() -> Iterator[Row | BadRow]:
+        number = 0
+        while True:
+            try:
+                line = next(text)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as exc:  # only when the encoding check was skipped
+                yield src.bad(BadRow(number + 1, f"cannot decode as {src.encoding} ({exc.reason})", ""), "line")
+                return
+            number += 1
+            stripped = line.strip()
+            if not stripped:
+                continue
+            if src.replaced and "\ufffd" in line:
+                yield src.bad(BadRow(number, "undecodable bytes (the input mixes encodings)", raw_text(line)), "line")
+                continue
+            try:
+                obj = json.loads(stripped)
+            except ValueError as exc:
+                msg = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+                yield src.bad(BadRow(number, f"broken JSON ({msg})", raw_text(line)), "line")
+                continue
+            if not isinstance(obj, dict):
+                yield src.bad(BadRow(number, f"expected a JSON object, found {type(obj).__name__}", raw_text(line)),
+                              "line")
+                continue
+            last[0] = line
+            yield number, obj
+
+    rows = parsed()
+    leading: list[Any] = []
+    for item in rows:  # up to the first object: its keys are the header
+        leading.append(item)
+        if not isinstance(item, BadRow):
+            break
+        if len(leading) >= FIRST_GOOD_LIMIT:
+            raise InputError(name, f"not JSON lines: the first {len(leading)} lines hold no JSON object "
+                                   f"(line {leading[0].number}: {leading[0].reason})")
+    good = [item for item in leading if not isinstance(item, BadRow)]
+    if not good:
+        if leading:
+            first = leading[0]
+            raise InputError(name, f"not JSON lines: no line holds a JSON object (line {first.number}: {first.reason})")
+        raise InputError(name, "no records in the input")
+    columns = [str(k) for k in good[0][1].keys()]
+    return Table(name, "jsonl", src.encoding, columns, _chain(leading, rows), "line", src.fp,
+                 last_raw=lambda: raw_text(last[0]))
+
+
+@register_format("json")
+def read_json(src: Source) -> Table:
+    """An array of records (or one object wrapping such an array), read whole, numbered by record."""
+    name = src.name
+    try:
+        data = json.loads(src.text().read())
+    except json.JSONDecodeError as exc:
+        raise InputError(name, f"broken JSON ({exc.msg} at column {exc.colno})", row=exc.lineno,
+                         row_label="line") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(name, f"cannot decode as {src.encoding} ({exc.reason})") from None
+    if isinstance(data, dict):
+        # {"reviews": [...]}: a wrapper object around one list of records.
+        lists = [v for v in data.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+        data = lists[0] if len(lists) == 1 else [data]
+    if not isinstance(data, list):
+        raise InputError(name, f"not a table of records (the JSON holds a {type(data).__name__})")
+    first = next((r for r in data if isinstance(r, dict)), None)
+    if first is None:
+        raise InputError(name, "not a table of records (no JSON object in the array)")
+    columns = [str(k) for k in first.keys()]
+    last: list[Any] = [None]
+
+    def numbered() -> Iterator[Row | BadRow]:
+        for i, row in enumerate(data, start=1):
+            if isinstance(row, dict):
+                last[0] = row
+                yield i, row
+            else:
+                yield src.bad(BadRow(i, f"expected a JSON object, found {type(row).__name__}",
+                                     raw_text(json.dumps(row, ensure_ascii=False))), "record")
+
+    return Table(name, "json", src.encoding, columns, numbered(), "record", src.fp,
+                 last_raw=lambda: raw_text(json.dumps(last[0], ensure_ascii=False)))
+
+
+def _chain(first: list, rest: Iterator) -> Iterator:
+    yield from first
+    yield from rest
