@@ -28,6 +28,8 @@ COMMANDS = {
     "suggest": "whylabel.cli.model:suggest_cmd",
     "evaluate": "whylabel.cli.model:evaluate_cmd",
     "predict": "whylabel.cli.predict:predict_cmd",
+    "agreement": "whylabel.cli.team:agreement_cmd",
+    "suspicious": "whylabel.cli.team:suspicious_cmd",
 }
 
 
