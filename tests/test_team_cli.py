@@ -218,3 +218,17 @@ def test_suspicious_with_too_few_labels_and_unknown_annotator(cli, db_path):
                         "7 labeled, label 3 more\n")
     r = cli("suspicious", "--db", db_path, "--annotator", "bert")
     assert r.exit_code == 2 and r.stderr == "whylabel: error: unknown annotator 'bert' (known: anna)\n"
+
+
+def test_label_team_queues_refuse_bad_input_before_the_ui(cli, db_path, monkeypatch):
+    monkeypatch.setenv("WHYLABEL_FORCE_UI", "1")
+    ids = fill(db_path, synthetic_items(6, seed=3))
+    with Store(db_path) as s:
+        for i in ids[:4]:
+            s.annotate(i, ["terms"], annotator="anna")
+    r = cli("label", "--db", db_path, "--queue", "suspicious")
+    assert r.exit_code == 2
+    assert r.stderr == ("whylabel: error: suspicious needs 10 labeled items for 5-fold cross-validation; "
+                        "4 labeled, label 6 more\n")
+    r = cli("label", "--db", db_path, "--queue", "double", "--share", "1.5")
+    assert r.exit_code == 2 and "--share" in r.stderr and "1.5" in r.stderr

@@ -419,9 +419,12 @@ class Store:
 
     # -- a team: coders, shared items, adjudication ---------------------------------------------
 
-    def _coder_rows(self, annotators: Sequence[str] | None, breakpoint: str | None) -> Iterator[tuple]:
+    def _coder_rows(self, annotators: Sequence[str] | None, breakpoint: str | None, *,
+                    item_id: int | None = None) -> Iterator[tuple]:
         """(annotator, item_id, reasons JSON) of each annotator's newest own label per item."""
-        where, params = ["a.reasons IS NOT NULL"], []
+        inner = "" if item_id is None else "AND item_id = ? "
+        params: list[Any] = [] if item_id is None else [item_id]
+        where = ["a.reasons IS NOT NULL"]
         if annotators is not None:
             where.append(f"last.annotator IN ({','.join('?' * len(annotators))})")
             params += list(annotators)
@@ -430,7 +433,7 @@ class Store:
             params.append(breakpoint)
         return self.db.execute(
             "SELECT last.annotator, last.item_id, a.reasons FROM (SELECT annotator, item_id, max(id) AS id"
-            " FROM annotations WHERE origin != 'adjudication' GROUP BY annotator, item_id) last"
+            f" FROM annotations WHERE origin != 'adjudication' {inner}GROUP BY annotator, item_id) last"
             " JOIN annotations a ON a.id = last.id JOIN items i ON i.id = last.item_id"
             " WHERE " + " AND ".join(where) + " ORDER BY last.annotator, last.item_id", params)
 
@@ -456,6 +459,10 @@ class Store:
         for _, item_id, _ in self._coder_rows(annotators, breakpoint):
             seen[item_id] = seen.get(item_id, 0) + 1
         return sorted(i for i, n in seen.items() if n >= min_coders)
+
+    def item_coder_labels(self, item_id: int) -> dict[str, list[str]]:
+        """Each annotator's newest own label of one item (what an adjudicator compares)."""
+        return {name: json.loads(reasons) for name, _, reasons in self._coder_rows(None, None, item_id=item_id)}
 
     def double_coding_sample(self, share: float) -> list[int]:
         """The labeled items (by anyone) chosen for double coding, in queue order.

@@ -22,6 +22,7 @@ from ..store import Store
 from .engine import InProcessEngine, SubprocessEngine, SuggesterFactory, Trainer
 from .label_screen import LabelScreen
 from .session import LabelSession, QueueFilter
+from .team import TEAM_QUEUES, TeamLabelScreen, TeamSession
 
 
 class LabelApp(App[None]):
@@ -43,8 +44,9 @@ class LabelApp(App[None]):
         self.freeze_gc = freeze_gc
         self.max_stall = 0.0  # seconds the event loop was late (benchmarks)
         self._last_tick = 0.0
-        self.label_screen = LabelScreen(session, engine, codebook, db_path=str(store.path),
-                                        retrain_every=retrain_every, blind=blind)
+        screen = TeamLabelScreen if isinstance(session, TeamSession) else LabelScreen
+        self.label_screen = screen(session, engine, codebook, db_path=str(store.path),
+                                   retrain_every=retrain_every, blind=blind)
 
     def get_default_screen(self) -> Screen:
         return self.label_screen
@@ -118,13 +120,24 @@ def build_app(
     engine=None,
     measure_stalls: bool = False,
     freeze_gc: bool = False,
+    share: float = 0.2,
+    ranked: Iterable[int] = (),
 ) -> LabelApp:
-    """The app on `store_path` for `annotator`; see the module docstring for the engines."""
+    """The app on `store_path` for `annotator`; see the module docstring for the engines.
+
+    A team queue (`double`, `disagreements`, `suspicious`: see `tui.team`) takes `share` (double)
+    or `ranked` (suspicious: item ids, most suspicious first); double and disagreements are blind.
+    """
     store = Store(store_path)
     try:
-        session = LabelSession(store, codebook, annotator=annotator, order=queue,
-                               queue_filter=QueueFilter(breakpoint=breakpoint, source=source),
-                               blind=blind, seed=seed, clock=clock)
+        scope = QueueFilter(breakpoint=breakpoint, source=source)
+        if queue in TEAM_QUEUES:
+            blind = blind or queue != "suspicious"
+            session = TeamSession(store, codebook, annotator=annotator, kind=queue, share=share,
+                                  ranked=list(ranked), queue_filter=scope, blind=blind, seed=seed, clock=clock)
+        else:
+            session = LabelSession(store, codebook, annotator=annotator, order=queue, queue_filter=scope,
+                                   blind=blind, seed=seed, clock=clock)
     except Exception:
         store.close()
         raise
