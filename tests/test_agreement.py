@@ -142,3 +142,13 @@ def test_self_confidence_is_the_worst_reason():
     probabilities = np.array([[0.9, 0.1], [0.2, 0.3], [0.6, 0.95]])
     given = np.array([[1, 0], [1, 0], [0, 1]])
     assert self_confidence(probabilities, given) == pytest.approx([0.1, 0.8, 0.6])
+
+
+def test_agreement_is_core_no_textual_no_click():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import whylabel.agreement, sys; "
+                          "print(' '.join(m for m in ('textual', 'click', 'spacy') if m in sys.modules))"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""

@@ -117,3 +117,34 @@ def test_suspicious_queue_keeps_or_corrects_and_settled_items_leave(db, codebook
     run(again, reopen)
     assert seen["pending"] == [6]
     assert annotations(db)[-1] == (6, (), None, "adjudication")
+
+
+def test_agreement_screen_shows_alpha_bars_and_the_double_coding_left(db, codebook):
+    from whylabel.agreement import team_agreement
+    from whylabel.tui.agreement_screen import AgreementScreen
+
+    with Store(db) as s:
+        for item, reasons in {1: ["price"], 2: ["trust", "fear"], 3: ["terms"], 4: ["features"], 6: ["price"]}.items():
+            s.annotate(item, reasons, annotator="ben")
+        expected = team_agreement(s.coder_labels(), codebook)
+    app = app_for(db, codebook)
+    seen = {}
+
+    async def scenario(pilot):
+        await pilot.press("a")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        seen["screen"] = type(screen)
+        seen["body"] = plain(screen.query_one("#agreement-body").render())
+        await pilot.press("escape")
+        seen["after"] = app.screen is app.label_screen
+
+    run(app, scenario)
+    body = seen["body"]
+    assert seen["screen"] is AgreementScreen and seen["after"]
+    assert "anna, ben · 5 items double-coded" in body
+    price = next(line for line in body.splitlines() if line.startswith("price"))
+    assert f"{expected.reasons['price'].alpha:5.2f}" in price and "█" in price
+    # the 20 % sample of these eight items is item 5 alone, which ben has not coded
+    assert "double coding: 1 of 1 sampled items still need a second coder" in body

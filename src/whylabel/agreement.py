@@ -163,8 +163,7 @@ def agreement(coders: Mapping[str, Mapping[int, Sequence[str]]], codebook: Codeb
               samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> AgreementReport:
     """Agreement of the given annotators per reason and for the driver (see the module docstring)."""
     names = list(coders)
-    items = sorted({i for labels in coders.values() for i in labels})
-    shared = [i for i in items if sum(i in coders[a] for a in names) >= 2]
+    shared = sorted(i for i, n in _coded_by(coders).items() if n >= 2)
     known = set(codebook.reason_names)
     report = AgreementReport(annotators=names, n_items=len(shared))
     column = {item: c for c, item in enumerate(shared)}
@@ -190,13 +189,18 @@ def agreement(coders: Mapping[str, Mapping[int, Sequence[str]]], codebook: Codeb
     return report
 
 
-def check_shared(coders: Mapping[str, Mapping[int, Sequence[str]]]) -> None:
-    """Raise the one-line error when no item was labeled by two of the annotators."""
-    coded_by: dict[int, int] = {}
+def _coded_by(coders: Mapping[str, Mapping[int, Sequence[str]]]) -> dict[int, int]:
+    """How many of the annotators labeled each item."""
+    counts: dict[int, int] = {}
     for labels in coders.values():
         for item in labels:
-            coded_by[item] = coded_by.get(item, 0) + 1
-    if any(n >= 2 for n in coded_by.values()):
+            counts[item] = counts.get(item, 0) + 1
+    return counts
+
+
+def check_shared(coders: Mapping[str, Mapping[int, Sequence[str]]]) -> None:
+    """Raise the one-line error when no item was labeled by two of the annotators."""
+    if any(n >= 2 for n in _coded_by(coders).values()):
         return
     ordered = sorted(coders, key=lambda a: (-len(coders[a]), a))
     if not ordered:
@@ -206,6 +210,15 @@ def check_shared(coders: Mapping[str, Mapping[int, Sequence[str]]]) -> None:
         parts += [f"{a}: 0 in common" for a in ordered[1:]] or ["nobody else has labeled"]
         detail = ", ".join(parts)
     raise AgreementError(f"agreement needs two annotators who labeled the same items ({detail})")
+
+
+def team_agreement(coders: Mapping[str, Mapping[int, Sequence[str]]], codebook: Codebook, *,
+                   samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> AgreementReport:
+    """`agreement` over the annotators who share items with another one (the error if nobody does)."""
+    check_shared(coders)
+    coded_by = _coded_by(coders)
+    sharing = {name: labels for name, labels in coders.items() if any(coded_by[i] >= 2 for i in labels)}
+    return agreement(sharing, codebook, samples=samples, seed=seed)
 
 
 # ---------------------------------------------------------------------------------------------

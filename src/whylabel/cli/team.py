@@ -96,7 +96,7 @@ def agreement_cmd(annotators, breakpoint, out, db_path, codebook_path, as_json):
       whylabel agreement --json
       whylabel agreement -o agreement.csv
     """
-    from ..agreement import BOOTSTRAP_SAMPLES, agreement, alpha_band, check_shared, kappa_band
+    from ..agreement import BOOTSTRAP_SAMPLES, alpha_band, kappa_band, team_agreement
 
     book = load_codebook(codebook_path)
     with Store(db_path, create=False) as store:
@@ -109,10 +109,7 @@ def agreement_cmd(annotators, breakpoint, out, db_path, codebook_path, as_json):
         if breakpoint:
             known_breakpoint(store, breakpoint)
         coders = store.coder_labels(names, breakpoint=breakpoint)
-        shared = set(store.shared_items(names, breakpoint=breakpoint))
-    check_shared(coders)
-    coders = {name: labels for name, labels in coders.items() if shared & labels.keys()}
-    report = agreement(coders, book, samples=BOOTSTRAP_SAMPLES, seed=0)
+    report = team_agreement(coders, book, samples=BOOTSTRAP_SAMPLES, seed=0)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
         return

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
 
 from ..codebook import Codebook
@@ -22,13 +23,14 @@ from ..store import Store
 from .engine import InProcessEngine, SubprocessEngine, SuggesterFactory, Trainer
 from .label_screen import LabelScreen
 from .session import LabelSession, QueueFilter
-from .team import TEAM_QUEUES, TeamLabelScreen, TeamSession
+from .team import DEFAULT_SHARE, TEAM_QUEUES, TeamLabelScreen, TeamSession
 
 
 class LabelApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "whylabel"
     ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [Binding("a", "agreement", "agreement", show=False)]
 
     def __init__(self, *, store: Store, session: LabelSession, engine, codebook: Codebook,
                  retrain_every: int = 25, blind: bool = False, measure_stalls: bool = False,
@@ -75,6 +77,14 @@ class LabelApp(App[None]):
         self.engine.close()
         self.store.close()
 
+    def action_agreement(self) -> None:
+        """The team's agreement per reason (a screen of its own; computed in a worker)."""
+        from .agreement_screen import AgreementScreen
+
+        if not isinstance(self.screen, AgreementScreen):
+            share = self.session.share if isinstance(self.session, TeamSession) else DEFAULT_SHARE
+            self.push_screen(AgreementScreen(str(self.store.path), self.codebook, share=share))
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every labeling key is also a command in the palette (ctrl+p)."""
         yield from super().get_system_commands(screen)
@@ -99,6 +109,8 @@ class LabelApp(App[None]):
         yield SystemCommand("Other fields (m)", "Show or hide the export's other columns", s.action_fields)
         yield SystemCommand("Codebook and keys (?)", "Definitions, use when / not when, examples", s.action_help)
         yield SystemCommand("Retrain now (t)", "Train the model on your labels in the background", s.action_train)
+        yield SystemCommand("Agreement (a)", "Per reason: how far the annotators agree (Krippendorff's alpha)",
+                            self.action_agreement)
         yield SystemCommand("Quit labeling (q)", "Everything is saved already", s.action_quit)
 
 
@@ -120,7 +132,7 @@ def build_app(
     engine=None,
     measure_stalls: bool = False,
     freeze_gc: bool = False,
-    share: float = 0.2,
+    share: float = DEFAULT_SHARE,
     ranked: Iterable[int] = (),
 ) -> LabelApp:
     """The app on `store_path` for `annotator`; see the module docstring for the engines.
