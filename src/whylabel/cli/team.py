@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import click
 
@@ -23,8 +24,13 @@ def known_breakpoint(store: Store, name: str) -> None:
         raise UserError(f"unknown breakpoint {name!r} (known: {', '.join(known) or 'none'})")
 
 
-def _figure(value: float | None, pattern: str = "{:.3f}") -> str:
-    return "-" if value is None else pattern.format(value)
+def _figure(value: float | None) -> str:
+    """Three decimals, cut rather than rounded: 0.7999 shows as 0.799, in the band it belongs to."""
+    return "-" if value is None else f"{math.floor(value * 1000) / 1000:.3f}"
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def agreement_text(report, *, samples: int) -> str:
@@ -41,7 +47,7 @@ def agreement_text(report, *, samples: int) -> str:
         interval = "-" if code.alpha_ci is None else f"[{code.alpha_ci[0]:.2f}, {code.alpha_ci[1]:.2f}]"
         lines.append(f"{name:<13}{_figure(code.alpha):>7}  {interval:<15}{alpha_band(code.alpha):<12}"
                      f"{_figure(code.kappa):>7}  {(kappa_band(code.kappa) if two else '-'):<16}"
-                     f"{_figure(code.agreement, '{:.0%}'):>6}{code.n:>6}")
+                     f"{'-' if code.agreement is None else format(code.agreement, '.0%'):>6}{code.n:>6}")
     lines += [
         "",
         "alpha (Krippendorff): >= 0.8 reliable · 0.667-0.8 tentative conclusions only · < 0.667 unreliable",
@@ -183,9 +189,7 @@ def suspicious_cmd(annotator, top, out, db_path, codebook_path, as_json):
         return
     click.echo(f"{'score':>6} {'item':>6}  {'label':<22} {'model':<22} text")
     for s in ranked:
-        text = " ".join(s.text.split())
-        text = text if len(text) <= 60 else text[:59] + "…"
-        click.echo(f"{s.score:>6.2f} {s.item_id:>6}  {(', '.join(s.labels) or 'none'):<22} "
-                   f"{(', '.join(s.suggested) or 'none'):<22} {text}")
+        click.echo(f"{s.score:>6.2f} {s.item_id:>6}  {_cut(', '.join(s.labels) or 'none', 22):<22} "
+                   f"{_cut(', '.join(s.suggested) or 'none', 22):<22} {_cut(' '.join(s.text.split()), 60)}")
     click.echo(f"{len(ranked)} of {len(rows)} labels; review them with `whylabel label --queue suspicious`",
                err=True)
