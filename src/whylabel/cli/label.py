@@ -83,5 +83,6 @@ def label_cmd(db_path, annotator, breakpoint, source, queue, share, blind, retra
                     ranked=ranked)
     app.run()
     saved = app.label_screen.saved_this_session
+    team_queue = f" --queue {queue}" if queue in ("double", "disagreements", "suspicious") else ""
     click.echo(f"{saved} decision{'s' if saved != 1 else ''} saved to {db_path} as {annotator}; "
-               f"`whylabel label --db {db_path}` continues where you stopped.", err=True)
+               f"`whylabel label --db {db_path}{team_queue}` continues where you stopped.", err=True)
