@@ -138,6 +138,8 @@ def test_agreement_bad_input_is_one_line_exit_2(cli, two_coders, db_path):
     r = cli("agreement", "--db", two_coders, "--annotators", "anna,zoe")
     assert r.exit_code == 2
     assert r.stderr == "whylabel: error: unknown annotator 'zoe' (known: anna, ben, chris, eva)\n"
+    r = cli("agreement", "--db", two_coders, "--annotators", "ben")
+    assert r.exit_code == 2 and r.stderr == "whylabel: error: --annotators needs two names or more, e.g. --annotators ben,anna\n"
     r = cli("agreement", "--db", two_coders, "--breakpoint", "nowhere")
     assert r.exit_code == 2 and r.stderr == "whylabel: error: unknown breakpoint 'nowhere' (known: checkout, returns)\n"
 

@@ -110,6 +110,10 @@ def agreement_cmd(annotators, breakpoint, out, db_path, codebook_path, as_json):
             names = list(dict.fromkeys(n.strip() for n in annotators.split(",") if n.strip()))
             for name in names:
                 known_annotator(store, name)
+            if len(names) < 2:
+                first = names[0] if names else "anna"
+                other = next((a for a in sorted(store.annotators()) if a not in names), "ben")
+                raise UserError(f"--annotators needs two names or more, e.g. --annotators {first},{other}")
         else:
             names = sorted(store.annotators())
         if breakpoint:
