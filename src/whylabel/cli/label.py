@@ -40,8 +40,10 @@ def label_cmd(db_path, annotator, breakpoint, source, queue, share, blind, retra
 
     Keys: 1-6 toggle a reason, enter saves (untouched: accepts the suggestion), 0 saves "no
     breakpoint reason", s skips, u undoes, ←/→ walk through your labels, / searches, f filters,
-    e adds a note, ? shows the codebook, t retrains, q quits. Every decision is committed to the
-    database before the next item appears; reopening continues where you stopped.
+    e adds a note, ? shows the codebook, t retrains, a shows the team's agreement, q quits. Every
+    decision is committed to the database before the next item appears; reopening continues
+    where you stopped. The team queues (double, disagreements, suspicious) are described in the
+    README's "Working as a team".
 
     \b
     Examples:
