@@ -5,6 +5,9 @@ a whylabel database or was written by a newer whylabel, and brings an older one 
 versioned migrations (PRAGMA user_version). Every write is one transaction. Annotations are
 append-only: a correction or an undo is a new row, and an item's current label (per annotator or
 overall) is its newest annotation; a row whose `reasons` is NULL withdraws the label.
+Adjudications (origin `adjudication`: a settled disagreement or a confirmed suspicious label) are
+a track of their own: an item's overall label is its newest adjudication if that is not withdrawn,
+else its newest other annotation; one annotator's labels never include adjudications.
 
 One `Store` per thread: SQLite connections must not cross threads.
 """
@@ -358,13 +361,20 @@ class Store:
         return None if ann is None else ann["reasons"]
 
     def current_annotation(self, item_id: int, annotator: str | None = None) -> dict | None:
-        """The newest annotation of an item (of one annotator if given); None if unlabeled."""
-        sql = "SELECT * FROM annotations WHERE item_id=?"
-        params: list[Any] = [item_id]
-        if annotator:
-            sql += " AND annotator=?"
-            params.append(annotator)
-        row = self.db.execute(sql + " ORDER BY id DESC LIMIT 1", params).fetchone()
+        """The current label of an item (one annotator's own if given, else adjudicated first); None if unlabeled."""
+        latest, params = self._latest_sql(annotator)
+        row = self.db.execute(
+            f"SELECT a.* FROM ({latest}) last JOIN annotations a ON a.id = last.id WHERE last.item_id=?",
+            [*params, item_id]).fetchone()
+        if row is None:
+            return None
+        ann = self._annotation_dict(row)
+        return ann if ann["reasons"] is not None else None
+
+    def adjudication(self, item_id: int) -> dict | None:
+        """The item's newest adjudication, None if never adjudicated or withdrawn."""
+        row = self.db.execute("SELECT * FROM annotations WHERE item_id=? AND origin='adjudication'"
+                              " ORDER BY id DESC LIMIT 1", (item_id,)).fetchone()
         if row is None:
             return None
         ann = self._annotation_dict(row)
@@ -389,17 +399,23 @@ class Store:
         return d
 
     def _latest_sql(self, annotator: str | None) -> tuple[str, list]:
-        """SQL for the newest annotation id per item; labels withdrawn by undo are filtered later."""
+        """SQL for the current annotation id per item: one annotator's newest own label, or the
+        adjudicated label first, then the newest; labels withdrawn by undo are filtered later."""
         if annotator:
-            return ("SELECT item_id, max(id) AS id FROM annotations WHERE annotator=? GROUP BY item_id",
-                    [annotator])
-        return "SELECT item_id, max(id) AS id FROM annotations GROUP BY item_id", []
+            return ("SELECT item_id, max(id) AS id FROM annotations WHERE annotator=? AND origin != 'adjudication'"
+                    " GROUP BY item_id", [annotator])
+        return (
+            "SELECT g.item_id, CASE WHEN adj.reasons IS NOT NULL THEN g.adj_id ELSE g.own_id END AS id"
+            " FROM (SELECT item_id, max(CASE WHEN origin = 'adjudication' THEN id END) AS adj_id,"
+            " max(CASE WHEN origin != 'adjudication' THEN id END) AS own_id FROM annotations GROUP BY item_id) g"
+            " LEFT JOIN annotations adj ON adj.id = g.adj_id", [])
 
     def labeled(self, annotator: str | None = None) -> list[dict]:
         """Items with their current label: what training and export read."""
         latest, params = self._latest_sql(annotator)
         sql = (
-            f"SELECT i.id, i.text, i.lang, i.source, i.breakpoint, a.reasons, a.annotator, a.created_at, a.id"
+            f"SELECT i.id, i.text, i.lang, i.source, i.breakpoint, a.reasons, a.annotator, a.created_at,"
+            f" i.external_id, a.origin, a.id"
             f" FROM ({latest}) last JOIN annotations a ON a.id = last.id JOIN items i ON i.id = a.item_id"
             f" WHERE a.reasons IS NOT NULL ORDER BY i.id"
         )
@@ -407,8 +423,90 @@ class Store:
         for r in self.db.execute(sql, params):
             out.append({"id": r[0], "text": r[1], "lang": r[2], "source": r[3], "breakpoint": r[4],
                         "reasons": json.loads(r[5]), "annotator": r[6], "labeled_at": r[7],
-                        "annotation_id": r[8]})
+                        "external_id": r[8], "origin": r[9], "annotation_id": r[10]})
         return out
+
+    # -- a team: coders, shared items, adjudication ---------------------------------------------
+
+    def _coder_rows(self, annotators: Sequence[str] | None, breakpoint: str | None, *,
+                    item_id: int | None = None) -> Iterator[tuple]:
+        """(annotator, item_id, reasons JSON) of each annotator's newest own label per item."""
+        inner = "" if item_id is None else "AND item_id = ? "
+        params: list[Any] = [] if item_id is None else [item_id]
+        where = ["a.reasons IS NOT NULL"]
+        if annotators is not None:
+            where.append(f"last.annotator IN ({','.join('?' * len(annotators))})")
+            params += list(annotators)
+        if breakpoint:
+            where.append("i.breakpoint = ?")
+            params.append(breakpoint)
+        return self.db.execute(
+            "SELECT last.annotator, last.item_id, a.reasons FROM (SELECT annotator, item_id, max(id) AS id"
+            f" FROM annotations WHERE origin != 'adjudication' {inner}GROUP BY annotator, item_id) last"
+            " JOIN annotations a ON a.id = last.id JOIN items i ON i.id = last.item_id"
+            " WHERE " + " AND ".join(where) + " ORDER BY last.annotator, last.item_id", params)
+
+    def annotators(self) -> dict[str, int]:
+        """Everyone with a current own label, and on how many items (adjudications not counted)."""
+        counts: dict[str, int] = {}
+        for name, _, _ in self._coder_rows(None, None):
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def coder_labels(self, annotators: Sequence[str] | None = None, *,
+                     breakpoint: str | None = None) -> dict[str, dict[int, list[str]]]:
+        """Each annotator's newest own label per item: what agreement compares."""
+        out: dict[str, dict[int, list[str]]] = {name: {} for name in annotators or ()}
+        for name, item_id, reasons in self._coder_rows(annotators, breakpoint):
+            out.setdefault(name, {})[item_id] = json.loads(reasons)
+        return out
+
+    def shared_items(self, annotators: Sequence[str] | None = None, *, breakpoint: str | None = None,
+                     min_coders: int = 2) -> list[int]:
+        """Items labeled by at least `min_coders` of the annotators (all coders if None), by id."""
+        seen: dict[int, int] = {}
+        for _, item_id, _ in self._coder_rows(annotators, breakpoint):
+            seen[item_id] = seen.get(item_id, 0) + 1
+        return sorted(i for i, n in seen.items() if n >= min_coders)
+
+    def item_coder_labels(self, item_id: int) -> dict[str, list[str]]:
+        """Each annotator's newest own label of one item (what an adjudicator compares)."""
+        return {name: json.loads(reasons) for name, _, reasons in self._coder_rows(None, None, item_id=item_id)}
+
+    def double_coding_sample(self, share: float) -> list[int]:
+        """The labeled items (by anyone) chosen for double coding, in queue order.
+
+        An item is in the sample when a hash of its id falls below `share`: the same items for
+        every second coder and every day, whoever labeled first.
+        """
+        bucket = "((id * 2654435761) % 4294967296)"
+        rows = self.db.execute(f"SELECT id FROM items WHERE {bucket} < ? ORDER BY {bucket}, id",
+                               (int(share * 4294967296),))
+        coded = {item for _, item, _ in self._coder_rows(None, None)}
+        return [r[0] for r in rows if r[0] in coded]
+
+    def double_coding_queue(self, annotator: str, share: float) -> list[int]:
+        """Sampled items someone else labeled and `annotator` has not."""
+        labels = self.coder_labels()
+        mine = labels.get(annotator, {})
+        others = {i for name, items in labels.items() if name != annotator for i in items}
+        return [i for i in self.double_coding_sample(share) if i in others and i not in mine]
+
+    def adjudication_queue(self, annotators: Sequence[str] | None = None) -> list[int]:
+        """Items whose coders differ and that nobody has adjudicated yet, by id."""
+        labels = self.coder_labels(annotators)
+        by_item: dict[int, set[tuple[str, ...]]] = {}
+        for items in labels.values():
+            for item_id, reasons in items.items():
+                by_item.setdefault(item_id, set()).add(tuple(sorted(reasons)))
+        settled = self.adjudicated_items()
+        return sorted(i for i, versions in by_item.items() if len(versions) > 1 and i not in settled)
+
+    def adjudicated_items(self) -> set[int]:
+        """Items with a current adjudication (settled or confirmed)."""
+        return {r[0] for r in self.db.execute(
+            "SELECT a.item_id FROM (SELECT item_id, max(id) AS id FROM annotations WHERE origin='adjudication'"
+            " GROUP BY item_id) last JOIN annotations a ON a.id = last.id WHERE a.reasons IS NOT NULL")}
 
     # -- items and queues ----------------------------------------------------------------------
 

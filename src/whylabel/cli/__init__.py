@@ -29,6 +29,8 @@ COMMANDS = {
     "evaluate": "whylabel.cli.model:evaluate_cmd",
     "models": "whylabel.cli.model:models_cmd",
     "predict": "whylabel.cli.predict:predict_cmd",
+    "agreement": "whylabel.cli.team:agreement_cmd",
+    "suspicious": "whylabel.cli.team:suspicious_cmd",
 }
 
 

@@ -205,11 +205,11 @@ def breakpoints_cmd(file, db_path, codebook_path, as_json):
               help="Output file ('-' for stdout).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
 @click.option("--excel", is_flag=True, help="CSV for a Dutch-locale spreadsheet: UTF-8 with BOM, ';' separator.")
-@click.option("--annotator", metavar="NAME", help="Export this annotator's newest labels (default: newest by anyone).")
+@click.option("--annotator", metavar="NAME", help="Export this annotator's newest labels (default: the adjudicated label, else the newest by anyone).")
 @db_option
 @codebook_option
 def export_cmd(out, fmt, excel, annotator, db_path, codebook_path):
-    """Export labeled items: one row per item with its current label.
+    """Export labeled items: one row per item with its current label (adjudicated first, then newest).
 
     Columns: item_id, external_id, source, breakpoint, moment, stage, lang, rating, created_at,
     text, reasons (';'-joined, or 'none'), driver (emotional/rational/mixed/none), one 0/1 column
@@ -237,7 +237,7 @@ def export_cmd(out, fmt, excel, annotator, db_path, codebook_path):
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write the summary as CSV here instead of printing a table.")
 @click.option("--excel", is_flag=True, help="With -o: UTF-8 with BOM and ';' separator.")
-@click.option("--annotator", metavar="NAME", help="Use this annotator's labels (default: newest by anyone).")
+@click.option("--annotator", metavar="NAME", help="Use this annotator's labels (default: the adjudicated label, else the newest by anyone).")
 @db_option
 @codebook_option
 @json_option

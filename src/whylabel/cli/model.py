@@ -32,7 +32,7 @@ def _metrics_table(m: dict) -> str:
 
 
 @click.command("train")
-@click.option("--annotator", metavar="NAME", help="Train on this annotator's newest labels (default: newest by anyone).")
+@click.option("--annotator", metavar="NAME", help="Train on this annotator's newest labels (default: the adjudicated label, else the newest by anyone).")
 @click.option("--name", metavar="NAME", help="Model name: saved in MODELS_DIR/NAME/ (default: model-<timestamp>).")
 @_models_dir_option
 @click.option("--folds", "cv_folds", type=click.IntRange(0, 20), default=5, show_default=True,
@@ -47,7 +47,7 @@ def _metrics_table(m: dict) -> str:
 def train_cmd(annotator, name, models_dir, cv_folds, seed, no_save, from_scratch, db_path, codebook_path, as_json):
     """Train a reason model on your labels and report honest, cross-validated metrics.
 
-    Uses each item's newest label (or --annotator's), on top of the labels the shipped default
+    Uses each item's adjudicated label, else its newest (or --annotator's own newest), on top of the labels the shipped default
     model learned from (weighted below yours; --from-scratch: yours alone). The model reads
     words and meaning (a multilingual sentence encoder). Reports per-reason precision, recall
     and F1, macro-F1, driver accuracy (emotional / rational / mixed / none) and the expected

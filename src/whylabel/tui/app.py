@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
 
 from ..codebook import Codebook
@@ -23,12 +24,14 @@ from ..suggestion import SuggesterFactory
 from .engine import InProcessEngine, SubprocessEngine, Trainer
 from .label_screen import LabelScreen
 from .session import LabelSession, QueueFilter
+from .team import DEFAULT_SHARE, TEAM_QUEUES, TeamLabelScreen, TeamSession
 
 
 class LabelApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "whylabel"
     ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [Binding("a", "agreement", "agreement", show=False)]
 
     def __init__(self, *, store: Store, session: LabelSession, engine, codebook: Codebook,
                  retrain_every: int = 25, blind: bool = False):
@@ -39,8 +42,9 @@ class LabelApp(App[None]):
         self.codebook = codebook
         self.retrain_every = retrain_every
         self.blind = blind
-        self.label_screen = LabelScreen(session, engine, codebook, db_path=str(store.path),
-                                        retrain_every=retrain_every, blind=blind)
+        screen = TeamLabelScreen if isinstance(session, TeamSession) else LabelScreen
+        self.label_screen = screen(session, engine, codebook, db_path=str(store.path),
+                                   retrain_every=retrain_every, blind=blind)
 
     def get_default_screen(self) -> Screen:
         return self.label_screen
@@ -66,6 +70,14 @@ class LabelApp(App[None]):
         self.engine.close()
         self.store.close()
 
+    def action_agreement(self) -> None:
+        """The team's agreement per reason (a screen of its own; computed in a worker)."""
+        from .agreement_screen import AgreementScreen
+
+        if not isinstance(self.screen, AgreementScreen):
+            share = self.session.share if isinstance(self.session, TeamSession) else DEFAULT_SHARE
+            self.push_screen(AgreementScreen(str(self.store.path), self.codebook, share=share))
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every labeling key is also a command in the palette (ctrl+p)."""
         yield from super().get_system_commands(screen)
@@ -90,6 +102,8 @@ class LabelApp(App[None]):
         yield SystemCommand("Other fields (m)", "Show or hide the export's other columns", s.action_fields)
         yield SystemCommand("Codebook and keys (?)", "Definitions, use when / not when, examples", s.action_help)
         yield SystemCommand("Retrain now (t)", "Train the model on your labels in the background", s.action_train)
+        yield SystemCommand("Agreement (a)", "Per reason: how far the annotators agree (Krippendorff's alpha)",
+                            self.action_agreement)
         yield SystemCommand("Quit labeling (q)", "Everything is saved already", s.action_quit)
 
 
@@ -109,13 +123,24 @@ def build_app(
     seed: int = 0,
     clock: Callable[[], float] = time.monotonic,
     engine=None,
+    share: float = DEFAULT_SHARE,
+    ranked: Iterable[int] = (),
 ) -> LabelApp:
-    """The app on `store_path` for `annotator`; see the module docstring for the engines."""
+    """The app on `store_path` for `annotator`; see the module docstring for the engines.
+
+    A team queue (`double`, `disagreements`, `suspicious`: see `tui.team`) takes `share` (double)
+    or `ranked` (suspicious: item ids, most suspicious first); double and disagreements are blind.
+    """
     store = Store(store_path)
     try:
-        session = LabelSession(store, codebook, annotator=annotator, order=queue,
-                               queue_filter=QueueFilter(breakpoint=breakpoint, source=source),
-                               blind=blind, seed=seed, clock=clock)
+        scope = QueueFilter(breakpoint=breakpoint, source=source)
+        if queue in TEAM_QUEUES:
+            blind = blind or queue != "suspicious"
+            session = TeamSession(store, codebook, annotator=annotator, kind=queue, share=share,
+                                  ranked=list(ranked), queue_filter=scope, blind=blind, seed=seed, clock=clock)
+        else:
+            session = LabelSession(store, codebook, annotator=annotator, order=queue, queue_filter=scope,
+                                   blind=blind, seed=seed, clock=clock)
     except Exception:
         store.close()
         raise

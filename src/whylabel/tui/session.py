@@ -79,6 +79,9 @@ class Current:
 
 
 class LabelSession:
+    origin = "ui"  # how decisions are stored (a team queue stores adjudications)
+    undo_origin = "undo"
+
     def __init__(
         self,
         store: Store,
@@ -206,12 +209,16 @@ class LabelSession:
         if item is None:  # deleted behind our back: never show a ghost
             self._forget(item_id)
             return self._load_current()
-        ann = self.store.current_annotation(item_id, self.annotator)
+        ann = self._annotation_of(item_id)
         label = tuple(ann["reasons"]) if ann else None
         note = ann["note"] if ann else None
         return Current(item=item, label=label, note=note, stored_note=note,
                        reviewing=self.review is not None,
                        review_pos=(self.review or 0) + 1, review_len=len(self.history))
+
+    def _annotation_of(self, item_id: int) -> dict | None:
+        """The decision this session shows as "yours" and undo restores."""
+        return self.store.current_annotation(item_id, self.annotator)
 
     def _forget(self, item_id: int) -> None:
         if self.review is not None:
@@ -239,7 +246,7 @@ class LabelSession:
         item_id = cur.item["id"]
         from_queue = self.review is None
         ann_id = self.store.annotate(item_id, ordered, annotator=self.annotator, note=cur.note,
-                                     origin="ui", codebook_hash=self.codebook.hash)
+                                     origin=self.origin, codebook_hash=self.codebook.hash)
         decision = Decision(item_id=item_id, reasons=ordered, note=cur.note, previous=cur.label,
                             previous_note=cur.stored_note, from_queue=from_queue, annotation_id=ann_id)
         self.undo_stack.append(decision)
@@ -278,7 +285,7 @@ class LabelSession:
             return None
         d = self.undo_stack.pop()
         self.store.annotate(d.item_id, d.previous, annotator=self.annotator, note=d.previous_note,
-                            origin="undo", codebook_hash=self.codebook.hash)
+                            origin=self.undo_origin, codebook_hash=self.codebook.hash)
         self._count(d.reasons, -1)
         self._count(d.previous, +1)
         self.decisions -= 1
