@@ -113,13 +113,13 @@ def test_hash_lookups_equal_the_numpy_probe():
 def test_scores_tokens_and_evidence_equal_the_numpy_path(numpy_only, codebook):
     texts, langs = texts_and_langs()
     fast_s = load_model(default_model_dir(), codebook)
-    est = fast_s.estimator
+    est = fast_s.words
     a = nlp.analyse(texts, langs)
     got = est.batch(a)
     fast_out = fast_s.suggest(texts, langs)
     with numpy_only:
         ref_s = load_model(default_model_dir(), codebook)
-        ref_est = ref_s.estimator
+        ref_est = ref_s.words
         ref = ref_est.batch(nlp.analyse(texts, langs))
         ref_out = ref_s.suggest(texts, langs)
     t, r = got.tokens, ref.tokens

@@ -227,16 +227,23 @@ def team_agreement(coders: Mapping[str, Mapping[int, Sequence[str]]], codebook: 
 
 def out_of_fold_probabilities(texts: Sequence[str], langs: Sequence[str | None] | None,
                               labels: Sequence[Sequence[str]], codebook: Codebook, folds: int = 5,
-                              seed: int = 0) -> tuple[np.ndarray, float]:
+                              seed: int = 0, *, vectors=None, from_scratch: bool = False) -> tuple[np.ndarray, float]:
     """(probabilities (items, reasons) from k-fold models that never saw the item's label, threshold).
 
-    The one place agreement reaches the model: it trains with the current recipe.
+    The one place agreement reaches the model: it trains with the recipe `whylabel train` uses
+    (words + meaning, on top of the shipped default's labels unless `from_scratch`). `vectors`:
+    the items' sentence vectors if known (None: encoded here).
     """
-    from .model import ReasonClassifier, cross_validate, default_params, indicator
+    from .model import BlendedReasonClassifier, cross_validate, default_params, indicator, load_prior
 
-    est = ReasonClassifier(**default_params(codebook, seed))
-    X = list(zip(texts, langs)) if langs is not None else list(texts)
-    return cross_validate(est, X, indicator(labels, codebook.reason_names), folds, seed), float(est.threshold)
+    est = BlendedReasonClassifier(**default_params(codebook, seed))
+    langs = list(langs) if langs is not None else [None] * len(texts)
+    if vectors is None:
+        vectors = [None] * len(texts)
+    X = list(zip(texts, langs, vectors))
+    prior = None if from_scratch else load_prior(codebook)
+    Y = indicator(labels, codebook.reason_names)
+    return cross_validate(est, X, Y, folds, seed, prior=prior), float(est.threshold)
 
 
 def min_items_for_folds(folds: int) -> int:
@@ -264,7 +271,8 @@ class SuspiciousLabel:
                 "labels": self.labels, "suggested": self.suggested, "score": self.score}
 
 
-def rank_suspicious(rows: Sequence[dict], codebook: Codebook, *, folds: int = 5, seed: int = 0) -> list[SuspiciousLabel]:
+def rank_suspicious(rows: Sequence[dict], codebook: Codebook, *, folds: int = 5, seed: int = 0, vectors=None,
+                    from_scratch: bool = False) -> list[SuspiciousLabel]:
     """Rank labeled rows (id, external_id, text, lang, reasons) most suspicious first."""
     need = min_items_for_folds(folds)
     if len(rows) < need:
@@ -273,7 +281,8 @@ def rank_suspicious(rows: Sequence[dict], codebook: Codebook, *, folds: int = 5,
     names = codebook.reason_names
     labels = [[r for r in row["reasons"] if r in names] for row in rows]
     probabilities, threshold = out_of_fold_probabilities([r["text"] for r in rows], [r.get("lang") for r in rows],
-                                                         labels, codebook, folds=folds, seed=seed)
+                                                         labels, codebook, folds=folds, seed=seed, vectors=vectors,
+                                                         from_scratch=from_scratch)
     given = np.array([[name in chosen for name in names] for chosen in labels], dtype=bool).reshape(len(rows), len(names))
     scores = self_confidence(probabilities, given)
     order = sorted(range(len(rows)), key=lambda i: (-scores[i], rows[i]["id"]))

@@ -72,11 +72,14 @@ def label_cmd(db_path, annotator, breakpoint, source, queue, share, blind, retra
     if queue == "suspicious":
         from ..agreement import min_items_for_folds, rank_suspicious
 
+        from .team import _vectors
+
         with Store(db_path, create=False) as store:
             rows = store.labeled()
-        if len(rows) >= min_items_for_folds(5):
-            click.echo(f"ranking {len(rows)} labels by 5-fold cross-validation…", err=True)
-        ranked = [s.item_id for s in rank_suspicious(rows, book) if s.score >= SUSPICIOUS_FROM]
+            if len(rows) >= min_items_for_folds(5):
+                click.echo(f"ranking {len(rows)} labels by 5-fold cross-validation…", err=True)
+            vectors = _vectors(store, rows, book, len(rows))
+        ranked = [s.item_id for s in rank_suspicious(rows, book, vectors=vectors) if s.score >= SUSPICIOUS_FROM]
 
     from ..tui.app import build_app  # Textual: only now
 

@@ -176,7 +176,8 @@ def suspicious_cmd(annotator, top, out, db_path, codebook_path, as_json):
             known_annotator(store, annotator)
         rows = store.labeled(annotator)
         settled = store.adjudicated_items()
-    ranked = [s for s in rank_suspicious(rows, book) if s.item_id not in settled][:top]
+        vectors = _vectors(store, rows, book, len(rows))
+    ranked = [s for s in rank_suspicious(rows, book, vectors=vectors) if s.item_id not in settled][:top]
     if as_json:
         click.echo(json.dumps({"items": [s.to_json() for s in ranked]}, ensure_ascii=False, indent=2))
         return
@@ -197,3 +198,14 @@ def suspicious_cmd(annotator, top, out, db_path, codebook_path, as_json):
                    f"{_cut(', '.join(s.suggested) or 'none', 22):<22} {_cut(' '.join(s.text.split()), 60)}")
     click.echo(f"{len(ranked)} of {len(rows)} labels; review them with `whylabel label --queue suspicious`",
                err=True)
+
+
+def _vectors(store, rows, book, n):
+    """The labeled items' sentence vectors, from the store (encoded once and kept); None when
+    there are too few labels to rank (the ranking then says how many more it needs)."""
+    from ..agreement import min_items_for_folds
+    from ..model import stored_vectors
+
+    if n < min_items_for_folds(5):
+        return None
+    return list(stored_vectors(store, [r["id"] for r in rows], [r["text"] for r in rows]))
