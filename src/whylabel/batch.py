@@ -16,7 +16,6 @@ This module never imports click or Textual; spaCy and scikit-learn load with the
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import multiprocessing
 import os
@@ -514,8 +513,12 @@ class _Run:
             if not keep_cells:  # into the store only: nothing to write
                 pass
             elif as_csv and from_csv and len(row) == ncols:
-                if record is not None and formula.isdisjoint([v[:1] for v in row.values()]):
-                    chunk.cells.append(record().rstrip("\r\n"))
+                raw = record() if record is not None else None
+                # Copied as read only when nothing in it needs quoting: no quote, no line break
+                # (a lenient reader's record may be quoted in ways other readers split differently).
+                if raw is not None and formula.isdisjoint([v[:1] for v in row.values()]) \
+                        and '"' not in raw and "\r" not in raw.rstrip("\r\n"):
+                    chunk.cells.append(raw.rstrip("\r\n"))
                 else:
                     chunk.cells.append([("'" + v) if v[:1] in formula else v for v in row.values()])
             elif as_csv:
@@ -534,14 +537,13 @@ class _Run:
         self.summary.reject(bad.reason)
         if self._rejects is None:
             self._open_rejects()
-        self._rejects.writerow([bad.number, bad.reason, neutralise(bad.raw)])
+        self._rejects.write_values([bad.number, neutralise(bad.reason), neutralise(bad.raw)])
 
     def _open_rejects(self) -> None:
         if self.rejects_to is None:  # into the store only, no file named: keep them beside the input
             self.rejects_to = self.summary.rejects = default_rejects_path(None, self.summary.input)
         stream = self.stack.enter_context(atomic_output(self.rejects_to))
-        self._rejects = csv.writer(stream, lineterminator="\n")
-        self._rejects.writerow(REJECT_COLUMNS)
+        self._rejects = TableWriter(stream, REJECT_COLUMNS)
 
     def finish(self) -> None:
         """A rejects file beside a file output is always (re)written, so a stale one never misleads."""

@@ -10,6 +10,7 @@ import click
 
 from . import (
     UserError,
+    _remember_db,
     annotator_default,
     codebook_option,
     db_option,
@@ -52,7 +53,7 @@ def column_overrides(kw: dict) -> dict[str, str | None]:
 
 
 @click.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @_column_options
 @click.option("--reasons-column", metavar="NAME",
               help="Column with existing labels: reason names separated by ';' or ','; 'none' = no reason, empty = unlabeled.")
@@ -137,7 +138,7 @@ def _import_line(s: dict) -> str:
 
 
 @click.command("breakpoints")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @db_option
 @codebook_option
 @json_option
@@ -196,7 +197,7 @@ def breakpoints_cmd(file, db_path, codebook_path, as_json):
 
 
 @click.command("export")
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("-o", "--output", "out", required=True, type=click.Path(allow_dash=True),
               help="Output file ('-' for stdout).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
 @click.option("--excel", is_flag=True, help="CSV for a Dutch-locale spreadsheet: UTF-8 with BOM, ';' separator.")
@@ -229,7 +230,7 @@ def export_cmd(out, fmt, excel, annotator, db_path, codebook_path):
 
 
 @click.command("report")
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("-o", "--output", "out", type=click.Path(allow_dash=True),
               help="Write the summary as CSV here instead of printing a table.")
 @click.option("--excel", is_flag=True, help="With -o: UTF-8 with BOM and ';' separator.")
 @click.option("--annotator", metavar="NAME", help="Use this annotator's labels (default: newest by anyone).")
@@ -309,7 +310,7 @@ def load_sample(store: Store, book, directory: Path) -> list:
 
 
 @click.command("demo")
-@click.option("--db", "db_path", default="whylabel-demo.db", show_default=True, type=click.Path(dir_okay=False),
+@click.option("--db", "db_path", default="whylabel-demo.db", show_default=True, type=click.Path(), callback=_remember_db,
               help="Scratch database for the demo (kept, so you can quit and come back).")
 @click.option("--sample-dir", type=click.Path(file_okay=False, exists=True), help="Where the sample feedback lives.")
 @click.option("--no-ui", is_flag=True, help="Only load the sample and print the summary.")

@@ -17,8 +17,8 @@ from ..codebook import load_codebook
 
 
 @click.command("predict")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, allow_dash=True),
+@click.argument("file", type=click.Path(allow_dash=True))
+@click.option("-o", "--output", "out", type=click.Path(allow_dash=True),
               help="Labeled rows: a .csv or .jsonl file, '-' for stdout. Written to a temporary file and "
                    "renamed, so it never exists half-written.")
 @click.option("--output-format", type=click.Choice(["csv", "jsonl"]),
@@ -30,14 +30,14 @@ from ..codebook import load_codebook
 @click.option("--model", metavar="NAME|PATH",
               help="Model name in models/ or a model file (default: the newest compatible model, else the "
                    "cue phrases).")
-@click.option("--models-dir", type=click.Path(file_okay=False), help="Where models live (default: ./models).")
+@click.option("--models-dir", type=click.Path(), help="Where models live (default: ./models).")
 @click.option("--min-confidence", type=click.FloatRange(0.5, 1.0), default=0.8, show_default=True,
               help="needs_review is 1 when some reason's probability lies between 1-C and C.")
 @click.option("--workers", type=click.IntRange(1, 64), default=lambda: os.cpu_count() or 1,
               show_default="number of cores", help="Processes that label in parallel (1 = no extra processes).")
 @click.option("--chunk-size", type=click.IntRange(1, 100_000), default=2000, show_default=True,
               help="Rows per chunk handed to a worker.")
-@click.option("--rejects", metavar="PATH", type=click.Path(dir_okay=False),
+@click.option("--rejects", metavar="PATH", type=click.Path(),
               help="Where bad rows go (default: OUT with .rejects.csv, e.g. labeled.rejects.csv).")
 @click.option("--strict", is_flag=True, help="Stop at the first bad row (naming its line) instead of rejecting it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary on stderr.")

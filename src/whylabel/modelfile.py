@@ -1,0 +1,125 @@
+"""Checks for model files on disk: safe names, bounded card reads, valid cards, checksums.
+
+Contract: nothing here loads a model. `check_model_name` refuses a name that is not one plain
+path component; `read_card_file` reads at most `CARD_LIMIT` bytes of a regular file and returns
+a dict whose fields have the types whylabel writes; `check_card` refuses values no trained model
+has (a threshold outside (0, 1), an id with a path in it, reasons that differ from the codebook);
+`check_model_bytes` refuses a model file larger than `MODEL_LIMIT`, or whose SHA-256 differs from
+the card's. Every refusal is one `ModelError` line that says what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import stat
+from pathlib import Path
+
+from .errors import ModelError
+from .safefile import describe_os_error, read_limited
+
+CARD_LIMIT = 1_000_000  # bytes: a card is a few KB of JSON
+MODEL_LIMIT = 200_000_000  # bytes: the default model is a few MB
+_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+RETRAIN = "retrain with `whylabel train`"
+
+
+def check_model_name(name: str) -> str:
+    """A model name is one plain folder name inside --models-dir (and the start of its model_id)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ModelError("model name is empty; give --name a plain name such as anna-oct")
+    bad = None
+    if name in (".", ".."):
+        bad = "is not a folder name"
+    elif any(sep in name for sep in ("/", "\\")):
+        bad = "contains a path separator"
+    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        bad = "contains a control character (a newline or NUL)"
+    elif name != name.strip():
+        bad = "starts or ends with a space"
+    elif len(name) > 100:
+        bad = "is longer than 100 characters"
+    elif not _PLAIN_ID.fullmatch(name) or ".." in name:
+        bad = "is not a plain name"
+    if bad:
+        raise ModelError(f"model name {name!r} {bad}; use one plain name such as anna-oct "
+                         "(letters, digits, '-', '_', '.')")
+    return name
+
+
+def read_card_file(path: Path) -> dict:
+    """The card as a dict with the field types whylabel writes; one line for anything else."""
+    data = read_limited(path, limit=CARD_LIMIT, what="model card", error=ModelError)
+    try:
+        card = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0]
+        raise ModelError(f"{path}: unreadable model card ({reason}); {RETRAIN}") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"{path}: model card holds a JSON {type(card).__name__}, not an object; {RETRAIN}")
+    expected = {
+        "model_id": (str, type(None)), "name": (str, type(None)), "created_at": str, "codebook_hash": str,
+        "reasons": list, "threshold": (int, float), "versions": dict, "model_sha256": str,
+        "label_counts": dict, "languages": dict, "n_items": int, "cue_only_reasons": list,
+    }
+    for key, types in expected.items():
+        if key in card and (not isinstance(card[key], types) or isinstance(card[key], bool)):
+            raise ModelError(f"{path}: model card field {key!r} has the wrong type "
+                             f"({type(card[key]).__name__}); {RETRAIN}")
+    versions = card.get("versions", {})
+    if any(not isinstance(v, str) for v in versions.values()):
+        raise ModelError(f"{path}: model card field 'versions' must map names to version strings; {RETRAIN}")
+    return card
+
+
+def check_card(card: dict, path: Path, reason_names: tuple[str, ...] | list[str]) -> None:
+    """Refuse card values no `whylabel train` writes (they would steer every suggestion)."""
+    threshold = card.get("threshold")
+    if threshold is not None and not (math.isfinite(threshold) and 0 < threshold < 1):
+        raise ModelError(f"{path}: model card threshold {threshold!r} is not a number between 0 and 1; {RETRAIN}")
+    model_id = card.get("model_id")
+    if model_id is not None and (not _PLAIN_ID.fullmatch(model_id) or ".." in model_id or len(model_id) > 200):
+        raise ModelError(f"{path}: model card model_id {model_id!r} is not a plain id "
+                         f"(letters, digits, '-', '_', '.'); {RETRAIN}")
+    reasons = card.get("reasons")
+    if reasons is not None and list(reasons) != list(reason_names):
+        raise ModelError(f"{path}: model card reasons ({', '.join(map(str, reasons))}) differ from the codebook's "
+                         f"({', '.join(reason_names)}) or their order; {RETRAIN} or use the matching --codebook")
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a model file, read in blocks; refuses a non-regular file or one over MODEL_LIMIT."""
+    try:
+        with open(path, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ModelError(f"{path}: not a regular file (a device or pipe); {RETRAIN}")
+            if info.st_size > MODEL_LIMIT:
+                raise ModelError(f"{path}: model file is {info.st_size / 1e6:.0f} MB, more than the "
+                                 f"{MODEL_LIMIT / 1e6:.0f} MB allowed; {RETRAIN}")
+            h = hashlib.sha256()
+            read = 0
+            while block := f.read(1 << 20):
+                read += len(block)
+                if read > MODEL_LIMIT:
+                    raise ModelError(f"{path}: model file is more than the {MODEL_LIMIT / 1e6:.0f} MB allowed")
+                h.update(block)
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read model file ({describe_os_error(exc)})") from None
+    return h.hexdigest()
+
+
+def check_model_bytes(path: Path, card: dict, card_path: Path) -> str:
+    """The file's SHA-256, after checking it against the card's `model_sha256`."""
+    digest = file_sha256(path)
+    recorded = card.get("model_sha256")
+    if not recorded:
+        raise ModelError(f"{card_path}: model card has no model_sha256 checksum (made by an older whylabel); "
+                         f"{RETRAIN}")
+    if digest != recorded.lower():
+        raise ModelError(f"{path}: model file changed since it was trained (SHA-256 {digest[:12]}…, the card says "
+                         f"{recorded[:12]}…); re-copy the model folder as it was saved, or {RETRAIN}")
+    return digest
