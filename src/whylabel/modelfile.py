@@ -46,7 +46,7 @@ def check_model_name(name: str) -> str:
         bad = "is not a plain name"
     if bad:
         raise ModelError(f"model name {name!r} {bad}; use one plain name such as anna-oct "
-                         "(letters, digits, '-', '_', '.')")
+                         "(letters, digits, '-', '_', '.'; starting with a letter or digit)")
     return name
 
 

@@ -67,9 +67,9 @@ def read_limited(path: str | Path, *, limit: int, what: str, error: type[Whylabe
         if stat.S_ISDIR(info.st_mode):
             raise error(f"{name}: is a directory, not a {what}")
         if not stat.S_ISREG(info.st_mode):
-            raise error(f"{name}: not a regular file (a device or pipe); give a {what} file")
+            raise error(f"{name}: not a regular file (a device or pipe); a {what} must be a regular file")
         if info.st_size > limit:
-            raise error(f"{name}: {what} is {_size(info.st_size)}, more than the {_size(limit)} allowed")
+            raise error(f"{name}: {what} is {info.st_size:,} bytes, more than the {_size(limit)} allowed")
         try:
             data = f.read(limit + 1)
         except OSError as exc:
