@@ -292,3 +292,214 @@ def test_a_model_file_with_changed_bytes_is_refused(cli, tmp_path):
     assert_one_line_error(cli("predict", f, "-o", "out.csv", "--model", d, "-q", "--workers", "1"),
                           f"{d / 'card.json'}: model card has no model_sha256 checksum (made by an older "
                           "whylabel); retrain with `whylabel train`")
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding 6: full disks, damaged databases and cards, deep codebooks: one line, never a traceback
+
+
+def test_a_full_disk_while_importing_is_one_line_and_stores_nothing(cli, tmp_path, db_path, monkeypatch):
+    """SQLite's own "database or disk is full" (max_page_count caps the file, as a full disk does)."""
+    first = survey(tmp_path / "first.csv", [("1", "Veel te duur")])
+    assert cli("import", first, "--db", db_path, "--lang", "nl").exit_code == 0
+    before = db_snapshot(db_path)
+    connect = Store._connect
+
+    def capped(self):
+        conn = connect(self)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+        return conn
+
+    monkeypatch.setattr(Store, "_connect", capped)
+    rows = [(str(i), f"Bestelling {i}: de bezorger kwam niet en niemand nam op " * 4) for i in range(3000)]
+    big = survey(tmp_path / "big.csv", rows)
+    assert_one_line_error(cli("import", big, "--db", db_path, "--lang", "nl"),
+                          f"{db_path}: cannot write the database: no space left on device; free some space "
+                          "and run the command again (nothing of this run was saved)")
+    monkeypatch.setattr(Store, "_connect", connect)
+    assert db_snapshot(db_path) == before
+
+
+def test_a_damaged_database_is_one_line(cli, tmp_path, labeled_db):
+    with sqlite3.connect(labeled_db) as c:
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = c.execute("PRAGMA page_size").fetchone()[0]
+        pages = c.execute("PRAGMA page_count").fetchone()[0]
+    assert pages > 2
+    data = bytearray(labeled_db.read_bytes())
+    for page in range(1, pages):  # every page but the header page: b-tree pages become garbage
+        data[page * page_size:page * page_size + 64] = b"\xa5" * 64
+    labeled_db.write_bytes(bytes(data))
+    r = cli("export", "-o", tmp_path / "out.csv", "--db", labeled_db)
+    assert_one_line_error(r, f"{labeled_db}: the database file is damaged (database disk image is malformed); "
+                             "restore it from a backup, or start a new one with --db")
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("card, why", [
+    ("[]", "model card holds a JSON list, not an object"),
+    ('{"threshold": "0.35"}', "model card field 'threshold' has the wrong type (str)"),
+    ('{"reasons": "trust"}', "model card field 'reasons' has the wrong type (str)"),
+    ('{"versions": ["1.9"]}', "model card field 'versions' has the wrong type (list)"),
+    ('{"versions": {"scikit-learn": 1.9}}', "model card field 'versions' must map names to version strings"),
+    ('{"model_sha256": null}', "model card field 'model_sha256' has the wrong type (NoneType)"),
+    ('{"n_items": true}', "model card field 'n_items' has the wrong type (bool)"),
+    ("[[[[" * 5000, "unreadable model card (nested too deeply)"),
+    ("{\"a\": 1", "unreadable model card (Expecting ',' delimiter: line 1 column 8 (char 7))"),
+])
+def test_a_card_that_is_not_an_object_of_the_right_types_is_one_line(cli, tmp_path, card, why):
+    d = copy_default(tmp_path)
+    good = json.loads((d / "card.json").read_text(encoding="utf-8"))
+    if card.startswith("{") and card.endswith("}"):
+        good.update(json.loads(card))
+        card = json.dumps(good)
+    (d / "card.json").write_text(card, encoding="utf-8")
+    f = survey(tmp_path / "a.csv", [("1", "Veel te duur")])
+    r = cli("predict", f, "-o", "out.csv", "--model", d, "-q", "--workers", "1")
+    assert_one_line_error(r, f"{d / 'card.json'}: {why}; retrain with `whylabel train`")
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_codebook_nested_5000_deep_is_one_line(cli, tmp_path, db_path):
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    f = survey(tmp_path / "a.csv", [("1", "Veel te duur")])
+    assert_one_line_error(cli("import", f, "--db", db_path, "--codebook", deep),
+                          f"{deep}: not a codebook: its TOML is nested too deeply")
+    assert not db_path.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding 7: card values are checked; a header-only file records no import
+
+
+@pytest.mark.parametrize("field, value, why", [
+    ("threshold", 1e308, "model card threshold 1e+308 is not a number between 0 and 1"),
+    ("threshold", -5, "model card threshold -5 is not a number between 0 and 1"),
+    ("threshold", 1, "model card threshold 1 is not a number between 0 and 1"),
+    ("threshold", float("nan"), "model card threshold nan is not a number between 0 and 1"),
+    ("model_id", "../../etc/x", "model card model_id '../../etc/x' is not a plain id (letters, digits, '-', '_', '.')"),
+    ("model_id", "default\nfake", "model card model_id 'default\\nfake' is not a plain id (letters, digits, '-', '_', '.')"),
+    ("model_id", "a..b", "model card model_id 'a..b' is not a plain id (letters, digits, '-', '_', '.')"),
+])
+def test_card_values_no_trained_model_has_are_refused(cli, tmp_path, field, value, why):
+    d = copy_default(tmp_path)
+    card = json.loads((d / "card.json").read_text(encoding="utf-8"))
+    card[field] = value
+    (d / "card.json").write_text(json.dumps(card), encoding="utf-8")
+    f = survey(tmp_path / "a.csv", [("1", "Veel te duur")])
+    r = cli("predict", f, "-o", "out.csv", "--model", d, "-q", "--workers", "1")
+    assert_one_line_error(r, f"{d / 'card.json'}: {why.replace(chr(10), '')}; retrain with `whylabel train`")
+
+
+def test_a_reordered_reasons_list_in_the_card_is_refused(cli, tmp_path):
+    d = copy_default(tmp_path)
+    card = json.loads((d / "card.json").read_text(encoding="utf-8"))
+    card["reasons"] = ["fear", "trust", "uncertainty", "price", "features", "terms"]
+    (d / "card.json").write_text(json.dumps(card), encoding="utf-8")
+    f = survey(tmp_path / "a.csv", [("1", "Veel te duur")])
+    r = cli("predict", f, "-o", "out.csv", "--model", d, "-q", "--workers", "1")
+    assert_one_line_error(r, f"{d / 'card.json'}: model card reasons (fear, trust, uncertainty, price, features, "
+                             "terms) differ from the codebook's (trust, fear, uncertainty, price, features, terms) "
+                             "or their order; retrain with `whylabel train` or use the matching --codebook")
+
+
+def test_a_header_only_file_records_no_import(cli, tmp_path, labeled_db):
+    before = db_snapshot(labeled_db)
+    f = write_csv(tmp_path / "empty_week.csv", "id,text\n")
+    r = cli("import", f, "--db", labeled_db, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["rows_read"] == 0
+    assert db_snapshot(labeled_db) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding 9: no folder is created for an output
+
+
+def test_an_output_in_a_missing_folder_is_refused_and_no_folder_appears(cli, tmp_path, labeled_db):
+    missing = tmp_path / "nonexistent" / "dir"
+    before = db_snapshot(labeled_db)
+    for args in (("export",), ("report",)):
+        assert_one_line_error(cli(*args, "-o", missing / "x.csv", "--db", labeled_db),
+                              f"{missing / 'x.csv'}: folder {missing} does not exist (whylabel creates no folders)")
+    f = survey(tmp_path / "a.csv", [("1", "Veel te duur")])
+    assert_one_line_error(cli("predict", f, "-o", missing / "x.csv", "-q", "--workers", "1"),
+                          f"{missing / 'x.csv'}: folder {missing} does not exist (whylabel creates no folders)")
+    assert_one_line_error(cli("predict", f, "-o", "ok.csv", "--rejects", missing / "r.csv", "-q", "--workers", "1"),
+                          f"{missing / 'r.csv'}: folder {missing} does not exist (whylabel creates no folders)")
+    assert not (tmp_path / "nonexistent").exists() and not (tmp_path / "ok.csv").exists()
+    assert db_snapshot(labeled_db) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding 10: accurate one-line messages
+
+
+@pytest.fixture
+def immutable(tmp_path):
+    """chattr +i: read-only even for root (a read-only mount without mounting anything)."""
+    import subprocess
+
+    made: list[Path] = []
+
+    def make(path: Path) -> Path:
+        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", path], capture_output=True).returncode:
+            pytest.skip("chattr +i is not available on this file system")
+        made.append(path)
+        return path
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", path], check=True)
+
+
+def test_a_database_in_a_read_only_folder_says_so(cli, tmp_path, immutable):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    f = survey(tmp_path / "a.csv", [("1", "Veel te duur")])
+    immutable(folder)
+    assert_one_line_error(cli("import", f, "--db", folder / "new.db", "--lang", "nl"),
+                          f"{folder / 'new.db'}: cannot create the database ({folder} is read-only); "
+                          "choose another file with --db")
+
+
+def test_an_existing_database_in_a_read_only_folder_says_so(cli, tmp_path, immutable):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "project.db"
+    f = survey(tmp_path / "a.csv", [("1", "Veel te duur")])
+    assert cli("import", f, "--db", db, "--lang", "nl").exit_code == 0
+    with sqlite3.connect(db) as c:  # leave no -wal/-shm behind: a copied-in project file
+        c.execute("PRAGMA journal_mode=DELETE")
+    immutable(db)
+    before = db.read_bytes()
+    g = survey(tmp_path / "b.csv", [("2", "I do not trust them")])
+    r = cli("import", g, "--db", db, "--lang", "en")
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"whylabel: error: {db}: cannot write the database (") and "read-only" in r.stderr
+    assert db.read_bytes() == before
+
+
+def test_a_folder_where_a_file_belongs_is_one_line(cli, tmp_path, labeled_db):
+    folder = tmp_path / "afolder"
+    folder.mkdir()
+    assert_one_line_error(cli("import", folder, "--db", labeled_db), f"{folder}: is a directory, not a file")
+    assert_one_line_error(cli("predict", folder, "-o", "x.csv", "-q"), f"{folder}: is a directory, not a file")
+    assert_one_line_error(cli("export", "-o", folder, "--db", labeled_db), f"{folder}: is a directory; give a file name")
+    f = survey(tmp_path / "a.csv", [("1", "Veel te duur")])
+    assert_one_line_error(cli("import", f, "--db", labeled_db, "--codebook", folder),
+                          f"{folder}: is a directory, not a codebook file")
+    assert_one_line_error(cli("import", f, "--db", folder), f"{folder}: is a directory, not a database file")
+
+
+def test_a_header_with_line_breaks_gives_one_line(cli, tmp_path, db_path):
+    f = write_csv(tmp_path / "odd.jsonl", '{"klant\\nnummer": 1, "datum\\r\\nvan bestelling": "2026-10-12"}\n')
+    assert_one_line_error(cli("import", f, "--db", db_path),
+                          f"{f}: no text column found (columns: klant\\nnummer, datum\\r\\nvan bestelling); "
+                          "name it with --text-column")
+    g = write_csv(tmp_path / "odd.csv", '"klant\nnummer","datum\r\nvan bestelling"\n1,2026-10-12\n')
+    r = cli("import", g, "--db", db_path)
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert db_snapshot(db_path)["items"] == [] and db_snapshot(db_path)["imports"] == []

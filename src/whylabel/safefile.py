@@ -62,7 +62,7 @@ def read_limited(path: str | Path, *, limit: int, what: str, error: type[Whylabe
         raise error(f"{name}: is a directory, not a {what}") from None
     except OSError as exc:
         raise error(f"{name}: cannot read {what} ({describe_os_error(exc)})") from None
-    with os.fdopen(fd, "rb") as f:
+    try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
             raise error(f"{name}: is a directory, not a {what}")
@@ -70,6 +70,10 @@ def read_limited(path: str | Path, *, limit: int, what: str, error: type[Whylabe
             raise error(f"{name}: not a regular file (a device or pipe); a {what} must be a regular file")
         if info.st_size > limit:
             raise error(f"{name}: {what} is {info.st_size:,} bytes, more than the {_size(limit)} allowed")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
         try:
             data = f.read(limit + 1)
         except OSError as exc:

@@ -20,6 +20,7 @@ from . import (
 )
 from ..codebook import load_codebook
 from ..errors import InputError
+from ..safefile import check_output_path
 from ..store import Store
 
 SOURCES_HELP = "survey, review or ticket (synonyms such as 'enquête', 'chat' or 'complaint' are mapped)."
@@ -222,6 +223,7 @@ def export_cmd(out, fmt, excel, annotator, db_path, codebook_path):
 
     if excel and fmt != "csv":
         raise UserError("--excel applies to --format csv only")
+    check_output_path(out)
     book = load_codebook(codebook_path)
     with Store(db_path, create=False) as store:
         n = export_items(store, book, out, annotator=annotator, format=fmt, excel=excel)
@@ -248,6 +250,8 @@ def report_cmd(out, excel, annotator, db_path, codebook_path, as_json):
     """
     from ..export import TableWriter, atomic_output, breakpoint_summary, summary_columns
 
+    if out:
+        check_output_path(out)
     book = load_codebook(codebook_path)
     with Store(db_path, create=False) as store:
         rows = breakpoint_summary(store, book, annotator=annotator)

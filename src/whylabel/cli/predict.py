@@ -14,6 +14,7 @@ import click
 from . import UserError, codebook_option, db_option, json_option, show_progress
 from .data import _column_options, _source, column_overrides
 from ..codebook import load_codebook
+from ..safefile import check_output_path
 
 
 @click.command("predict")
@@ -73,6 +74,9 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, min
         raise UserError("say where the labels go: -o OUT (a file, or - for stdout) and/or --into-db")
     if as_json and out == "-":
         raise UserError("--json prints on stdout, which -o - already uses for the rows; write -o FILE")
+    for path in (out, rejects):
+        if path:
+            check_output_path(path)
     book = load_codebook(codebook_path)
     opts = RowOptions(source=_source(source), breakpoint=breakpoint, lang=lang)
     bar = _Progress(file) if show_progress() and not quiet else None
