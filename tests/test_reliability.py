@@ -503,3 +503,92 @@ def test_a_header_with_line_breaks_gives_one_line(cli, tmp_path, db_path):
     r = cli("import", g, "--db", db_path)
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
     assert db_snapshot(db_path)["items"] == [] and db_snapshot(db_path)["imports"] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding 8: a killed predict leaves no workers and no partial files behind
+
+
+def children_of(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` (from /proc: no extra dependency)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_predict_leaves_no_workers_and_the_next_run_no_partial_files(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    texts = ["Veel te duur en de verzendkosten zijn belachelijk", "I am not sure which size to pick",
+             "Is this a scam? They never refunded me", "Retour was onduidelijk en duurde lang"]
+    big = survey(tmp_path / "big.csv", [(str(i), f"{texts[i % 4]} ({i})") for i in range(60_000)])
+    cmd = [sys.executable, "-m", "whylabel", "predict", str(big), "-o", "out.csv", "--workers", "2",
+           "--chunk-size", "200", "-q"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 or not any(p.name.endswith(".part") for p in tmp_path.iterdir()):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            workers = children_of(proc.pid)
+            time.sleep(0.05)
+        time.sleep(0.5)  # mid-run: chunks in flight
+        os.kill(proc.pid, signal.SIGKILL)  # the parent only, as an OOM killer would
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while any(alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [w for w in workers if alive(w)] == []
+    finally:
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    left = [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
+    assert left and all(name.startswith((".out.csv.", ".out.rejects.csv.")) for name in left)
+    assert not (tmp_path / "out.csv").exists()
+    small = survey(tmp_path / "small.csv", [("1", "Veel te duur"), ("2", "Geen klachten")])
+    r = subprocess.run([sys.executable, "-m", "whylabel", "predict", str(small), "-o", "out.csv", "--workers", "1",
+                        "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+    with open(tmp_path / "out.csv", encoding="utf-8", newline="") as f:
+        assert [row["id"] for row in csv.DictReader(f)] == ["1", "2"]
+
+
+def test_partial_files_of_a_live_run_or_another_output_are_kept(tmp_path):
+    import time
+
+    from whylabel.safefile import remove_stale_parts
+
+    target = tmp_path / "out.csv"
+    mine = tmp_path / f".out.csv.{os.getpid()}.abc.part"           # this (live) process
+    dead = tmp_path / ".out.csv.999999999.abc.part"                 # no such process
+    old = tmp_path / ".out.csv.oldname.part"                         # an older whylabel's name, a day old
+    other = tmp_path / ".other.csv.999999999.abc.part"              # another output
+    for p in (mine, dead, old, other):
+        p.write_text("partial")
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    assert remove_stale_parts(target) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other.name])

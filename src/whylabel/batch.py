@@ -239,12 +239,45 @@ def _fixed4(values: np.ndarray) -> list[list[str]]:
 _WORKER: Labeler | None = None
 
 
-def _init_worker(spec: LabelerSpec) -> None:
-    """Runs once per worker process: load the codebook and the model (a forked worker has the
-    parent's already), ignore Ctrl-C (the parent handles it)."""
+# How often a worker's watchdog checks that its parent is still there (where no parent-death
+# signal exists, or it was set too late).
+PARENT_CHECK_S = 1.0
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker when the process that started it dies, even by SIGKILL: a killed predict
+    must not leave workers running. Linux: the kernel sends SIGTERM (prctl PR_SET_PDEATHSIG);
+    everywhere: a daemon thread that exits once the parent pid changes."""
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="whylabel-parent-watch", daemon=True).start()
+
+
+def _init_worker(spec: LabelerSpec, parent_pid: int | None = None) -> None:
+    """Runs once per worker process: end with the parent, load the codebook and the model (a
+    forked worker has the parent's already), ignore Ctrl-C (the parent handles it)."""
     global _WORKER
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's clean-up handler (fork copies it)
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     with contextlib.suppress(ImportError):  # one BLAS thread per worker: the workers are the parallelism
         from threadpoolctl import threadpool_limits
 
@@ -577,7 +610,8 @@ class _Run:
         ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
         if ctx.get_start_method() == "fork":
             labeler.warm()
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(spec,))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(spec, os.getpid()))
         inflight: deque[tuple[_Chunk, Future]] = deque()
         _WORKER = labeler  # inherited by forked workers (made at the first submit); spawned ones load their own
         try:
