@@ -318,6 +318,7 @@ class PredictSummary:
     db: str | None = None
     added: int | None = None
     duplicates: int | None = None
+    redacted: dict[str, int] | None = None  # with redaction: replaced per kind (email, phone, iban, card)
 
     def reject(self, why: str) -> None:
         self.rejected += 1
@@ -331,6 +332,8 @@ class PredictSummary:
         if self.db is None:
             for k in ("db", "added", "duplicates"):
                 d.pop(k)
+        if self.redacted is None:
+            d.pop("redacted")
         return d
 
 
@@ -373,11 +376,14 @@ def predict(
     progress: Progress | None = None,
     stdin: IO[bytes] | None = None,
     factory: SuggesterFactory | None = None,
+    redactor: Any = None,
 ) -> PredictSummary:
     """Label an export into `out` (a path, "-" for stdout) and/or into `store`; see the module contract.
 
     `store` is a Store, or a database path that is opened only once the input and the model passed
-    their checks (so a refused run creates no database either).
+    their checks (so a refused run creates no database either). A `redactor`
+    (whylabel.redact.Redactor) replaces personal data in every cell, and in the raw text of a
+    rejected row, before it is labeled, stored or written.
     """
     if out is None and store is None:
         raise ValueError("predict needs an output file, a store, or both")
@@ -421,7 +427,7 @@ def predict(
             if out is not None:
                 writer = TableWriter(stack.enter_context(atomic_output(out)), header, format=out_format, excel=excel)
             run = _Run(table, cols, codebook, opts, summary, stack=stack, writer=writer, strict=strict,
-                       chunk_size=chunk_size, progress=progress, store=store)
+                       chunk_size=chunk_size, progress=progress, store=store, redactor=redactor)
             if workers == 1:
                 labels = run.label_in_process(local)
             else:
@@ -441,6 +447,8 @@ def predict(
                 summary.db = str(store.path)
                 summary.added, summary.duplicates = counts.added, counts.duplicates
             run.finish()
+    if redactor is not None:
+        summary.redacted = dict(redactor.counts)
     summary.elapsed_s = time.perf_counter() - started
     summary.rows_per_s = summary.rows_read / summary.elapsed_s if summary.elapsed_s else 0.0
     return summary
@@ -467,8 +475,10 @@ class _Run:
 
     def __init__(self, table: LenientTable, cols: Any, codebook: Codebook, opts: RowOptions,
                  summary: PredictSummary, *, stack: contextlib.ExitStack, writer: TableWriter | None,
-                 strict: bool, chunk_size: int, progress: Progress | None, store: Store | None):
+                 strict: bool, chunk_size: int, progress: Progress | None, store: Store | None,
+                 redactor: Any = None):
         self.table, self.cols, self.codebook, self.opts = table, cols, codebook, opts
+        self.redactor = redactor
         self.summary, self.strict, self.chunk_size = summary, strict, max(1, chunk_size)
         self.progress, self.store = progress, store
         self.names = codebook.reason_names
@@ -505,7 +515,8 @@ class _Run:
         from_csv = table.format in ("csv", "tsv")  # every cell is a str, in header order
         # CSV in and out in the same dialect: a row is copied as read (no formula to neutralise).
         record = table.last_record if (self.writer is not None and self.writer.format == "csv"
-                                       and self.writer.delimiter == ",") else None
+                                       and self.writer.delimiter == "," and self.redactor is None) else None
+        redact = self.redactor.row if self.redactor is not None else None
         formula = _FORMULA
         langs: dict[Any, str | None] = {}
         chunk = _Chunk()
@@ -515,6 +526,8 @@ class _Run:
                 self.reject(item)
                 continue
             number, row = item
+            if redact is not None:
+                row = redact(row)
             text = row.get(text_col)
             if type(text) is not str:
                 text = cell(row, text_col)
@@ -570,7 +583,8 @@ class _Run:
         self.summary.reject(bad.reason)
         if self._rejects is None:
             self._open_rejects()
-        self._rejects.write_values([bad.number, neutralise(bad.reason), neutralise(bad.raw)])
+        raw = self.redactor.text(bad.raw) if self.redactor is not None else bad.raw
+        self._rejects.write_values([bad.number, neutralise(bad.reason), neutralise(raw)])
 
     def _open_rejects(self) -> None:
         if self.rejects_to is None:  # into the store only, no file named: keep them beside the input

@@ -20,6 +20,7 @@ from . import (
 )
 from ..codebook import load_codebook
 from ..errors import InputError
+from ..redact import counts_text
 from ..safefile import check_output_path
 from ..store import Store
 
@@ -48,6 +49,20 @@ def _column_options(f):
     return f
 
 
+def redact_option(f):
+    return click.option(
+        "--redact", is_flag=True,
+        help="Replace e-mail addresses, phone numbers (NL, BE, UK, US), IBANs and card numbers with "
+             "<email>, <phone>, <iban>, <card> before anything is stored or written.",
+    )(f)
+
+
+def make_redactor():
+    from ..redact import Redactor
+
+    return Redactor()
+
+
 def column_overrides(kw: dict) -> dict[str, str | None]:
     keys = ("text", "id", "source", "breakpoint", "moment", "stage", "rating", "created_at", "lang")
     return {k: kw.get(f"{k}_column") for k in keys}
@@ -59,10 +74,12 @@ def column_overrides(kw: dict) -> dict[str, str | None]:
 @click.option("--reasons-column", metavar="NAME",
               help="Column with existing labels: reason names separated by ';' or ','; 'none' = no reason, empty = unlabeled.")
 @click.option("--annotator", metavar="NAME", help="Whose labels the --reasons-column holds.")
+@redact_option
 @db_option
 @codebook_option
 @json_option
-def import_cmd(file, reasons_column, annotator, db_path, codebook_path, as_json, fmt, source, breakpoint, lang, **kw):
+def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, as_json, fmt, source, breakpoint, lang,
+               **kw):
     """Import a feedback export (CSV, TSV, JSON or JSONL) into the project database.
 
     UTF-8 (with or without BOM), UTF-16 and Windows-1252 files with ',' or ';' separators are read
@@ -75,6 +92,7 @@ def import_cmd(file, reasons_column, annotator, db_path, codebook_path, as_json,
       whylabel import nps_2026_10.csv --breakpoint checkout --source survey
       whylabel import reviews.jsonl --text-column body
       whylabel import coded.csv --reasons-column reasons --annotator anna
+      whylabel import tickets.csv --redact     # e-mail, phone, IBAN, card numbers never stored
     """
     from ..ingest import RowOptions
 
@@ -82,8 +100,9 @@ def import_cmd(file, reasons_column, annotator, db_path, codebook_path, as_json,
     cols = column_overrides(kw)
     cols["reasons"] = reasons_column
     opts = RowOptions(source=_source(source), breakpoint=breakpoint, lang=lang)
+    redactor = make_redactor() if redact else None
     with Store(db_path) as store:
-        counts, mapping, table = _run_import(store, file, book, cols, opts, annotator, fmt)
+        counts, mapping, table = _run_import(store, file, book, cols, opts, annotator, fmt, redactor)
     summary = {
         "file": file, "format": table.format, "encoding": table.encoding,
         "columns": {k: v for k, v in vars(mapping).items() if v},
@@ -91,6 +110,8 @@ def import_cmd(file, reasons_column, annotator, db_path, codebook_path, as_json,
         "skipped": counts.skipped, "skipped_why": counts.skipped_why, "labels_added": counts.labels_added,
         "db": str(db_path),
     }
+    if redactor is not None:
+        summary["redacted"] = dict(redactor.counts)
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))
         return
@@ -105,7 +126,7 @@ def _source(value: str | None) -> str | None:
     return normalise_source(value)
 
 
-def _run_import(store, file, book, cols, opts, annotator, fmt):
+def _run_import(store, file, book, cols, opts, annotator, fmt, redactor=None):
     from ..ingest import import_file
 
     size = os.path.getsize(file) if os.path.exists(file) else 0
@@ -120,8 +141,9 @@ def _run_import(store, file, book, cols, opts, annotator, fmt):
                 last[0] = max(last[0], pos)
 
             return import_file(store, file, book, columns=cols, options=opts, annotator=annotator,
-                               format=fmt, progress=progress)
-    return import_file(store, file, book, columns=cols, options=opts, annotator=annotator, format=fmt)
+                               format=fmt, progress=progress, redactor=redactor)
+    return import_file(store, file, book, columns=cols, options=opts, annotator=annotator, format=fmt,
+                       redactor=redactor)
 
 
 def _import_line(s: dict) -> str:
@@ -134,6 +156,8 @@ def _import_line(s: dict) -> str:
     ]
     if s["labels_added"]:
         parts.append(f"{s['labels_added']} labels")
+    if "redacted" in s:
+        parts.append(counts_text(s["redacted"]))
     cols = ", ".join(f"{k}={v!r}" for k, v in s["columns"].items())
     return "; ".join(parts) + f"\n  columns: {cols}"
 

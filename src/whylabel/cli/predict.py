@@ -12,8 +12,9 @@ import time
 import click
 
 from . import UserError, codebook_option, db_option, json_option, show_progress
-from .data import _column_options, _source, column_overrides
+from .data import _column_options, _source, column_overrides, make_redactor, redact_option
 from ..codebook import load_codebook
+from ..redact import counts_text
 from ..safefile import check_output_path
 
 
@@ -42,12 +43,13 @@ from ..safefile import check_output_path
               help="Where bad rows go (default: OUT with .rejects.csv, e.g. labeled.rejects.csv).")
 @click.option("--strict", is_flag=True, help="Stop at the first bad row (naming its line) instead of rejecting it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
+@redact_option
 @_column_options
 @db_option
 @codebook_option
 @json_option
 def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, min_confidence, workers,
-                chunk_size, rejects, strict, quiet, fmt, source, breakpoint, lang, db_path, codebook_path,
+                chunk_size, rejects, strict, quiet, redact, fmt, source, breakpoint, lang, db_path, codebook_path,
                 as_json, **kw):
     """Label a new export with the trained model: every input column plus the model's reasons.
 
@@ -65,6 +67,7 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, min
       whylabel predict export_week_47.csv -o labeled.csv
       whylabel predict reviews.jsonl -o labeled.csv --excel --workers 2
       whylabel predict export.csv -o labeled.csv --into-db    # then: whylabel label
+      whylabel predict tickets.csv -o labeled.csv --redact    # no e-mail, phone, IBAN or card out
       cat tickets.csv | whylabel predict - -o - --output-format jsonl --quiet | jq -c 'select(.needs_review == 1)'
     """
     from ..batch import predict
@@ -89,6 +92,7 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, min
             columns=column_overrides(kw), options=opts, input_format=fmt, model=model, models_dir=models_dir,
             workers=workers, chunk_size=chunk_size, min_confidence=min_confidence, strict=strict,
             store=db_path if into_db else None, progress=bar.update if bar else None,
+            redactor=make_redactor() if redact else None,
         )
     finally:
         if main_thread:
@@ -119,6 +123,8 @@ def summary_text(s) -> str:  # noqa: ANN001 - a batch.PredictSummary
            if s.rejected else ""),
         "  reasons: " + ", ".join(f"{k} {n(v)}" for k, v in s.reasons.items()),
     ]
+    if s.redacted is not None:
+        lines.append("  " + counts_text(s.redacted))
     if s.db:
         lines.append(f"  {s.db}: {n(s.added)} items added, {n(s.duplicates)} already there; "
                      f"review the uncertain ones first with `whylabel label --db {s.db}`")
