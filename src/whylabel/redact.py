@@ -30,6 +30,12 @@ _CARD = re.compile(r"(?<![\d.,-])\d(?:[ -]?\d){12,18}(?![\d])(?![.,]\d)")
 # A text may hold a phone number, IBAN or card only with seven digits close together.
 _DIGIT_RUN = re.compile(r"\d(?:[\s().\-/+]{0,3}\d){6}")
 
+# Phone shapes that decide which regions' matchers run (see Redactor._regions_to_try).
+_TRUNK_ZERO = frozenset({"NL", "BE", "GB"})
+_NATIONAL_EU = re.compile(r"(?<!\d)0(?:[\s().\-/]{0,2}\d){7,}")
+_NANP = re.compile(r"(?<!\d)(?:1[\s.-]?)?\(?[2-9]\d{2}\)?[\s.-]{0,2}[2-9]\d{2}[\s.-]?\d{4}(?!\d)")
+_INTERNATIONAL = re.compile(r"\+\s?\d")
+
 # ISO 13616 lengths of the IBANs customers in these markets meet most.
 IBAN_LENGTHS = {
     "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20,
@@ -163,7 +169,7 @@ class Redactor:
 
     def _phones(self, text: str) -> str:
         pn = self._phonenumbers
-        for region in self.regions:
+        for region in self._regions_to_try(text):
             if _DIGIT_RUN.search(text) is None:
                 break
             spans = [(m.start, m.end) for m in pn.PhoneNumberMatcher(text, region, leniency=pn.Leniency.VALID)]
@@ -171,6 +177,28 @@ class Redactor:
                 text = text[:start] + PLACEHOLDERS["phone"] + text[end:]
                 self.counts["phone"] += 1
         return text
+
+    def _regions_to_try(self, text: str) -> list[str]:
+        """The regions whose matcher can find something here (libphonenumber's matcher costs about
+        50 µs a region for each run of digits, and most runs are dates, prices and order numbers).
+
+        International numbers (`+` or `00`) parse the same from any region; national numbers of
+        the Netherlands, Belgium and the UK start with their trunk prefix 0 (the matcher requires
+        it) and have at least 8 digits; US numbers have the NANP shape."""
+        regions = []
+        national = _NATIONAL_EU.search(text) is not None
+        for region in self.regions:
+            if region == "US":
+                wanted = _NANP.search(text) is not None
+            elif region in _TRUNK_ZERO:
+                wanted = national
+            else:
+                wanted = True
+            if wanted:
+                regions.append(region)
+        if not regions and _INTERNATIONAL.search(text):
+            regions.append(self.regions[0])
+        return regions
 
     def value(self, value: Any) -> Any:
         """A cell: strings redacted, lists and objects (JSON) redacted inside, the rest as is."""
