@@ -184,6 +184,28 @@ class _NamedStream:
 
 
 @contextlib.contextmanager
+def _destination(name: str) -> Iterator[str]:
+    """The path to write: `name` itself for a device, FIFO or socket; otherwise a temporary file
+    beside it, renamed to `name` when the block ends without an exception (removed if it does not)."""
+    check_output_path(name)
+    if is_special(name):
+        yield name
+        return
+    target = Path(name)
+    with _as_output_error(name):
+        remove_stale_parts(target)
+        tmp = _temp_beside(target)
+    try:
+        yield tmp
+        with _as_output_error(name):
+            os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
 def output(path: str | Path, *, encoding: str | None = "utf-8", binary: bool = False) -> Iterator[IO]:
     """A stream that becomes `path` complete, or not at all; see the module contract."""
     name = str(path)
@@ -192,58 +214,25 @@ def output(path: str | Path, *, encoding: str | None = "utf-8", binary: bool = F
         yield stream
         stream.flush()
         return
-    check_output_path(name)
-    mode = "wb" if binary else "w"
-    kwargs = {} if binary else {"encoding": encoding, "newline": ""}
-    if is_special(name):
+    mode, kwargs = ("wb", {}) if binary else ("w", {"encoding": encoding, "newline": ""})
+    with _destination(name) as where:
         with _as_output_error(name):
-            f = open(name, mode, **kwargs)
+            f = open(where, mode, **kwargs)
         try:
             yield _NamedStream(f, name)
-        finally:
-            with _as_output_error(name):
+        except BaseException:
+            with contextlib.suppress(OSError):
                 f.close()
-        return
-    target = Path(name)
-    with _as_output_error(name):
-        remove_stale_parts(target)
-        tmp = _temp_beside(target)
-    try:
+            raise
         with _as_output_error(name):
-            f = open(tmp, mode, **kwargs)
-        try:
-            yield _NamedStream(f, name)
-        finally:
-            with _as_output_error(name):
-                f.close()
-        with _as_output_error(name):
-            os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+            f.close()
 
 
 def write_file(path: str | Path, write: Callable[[str], None]) -> None:
     """Call `write(a path)` so that `path` appears complete or not at all (for writers that take a path)."""
     name = str(path)
-    check_output_path(name)
-    if is_special(name):
-        with _as_output_error(name):
-            write(name)
-        return
-    target = Path(name)
-    with _as_output_error(name):
-        remove_stale_parts(target)
-        tmp = _temp_beside(target)
-    try:
-        with _as_output_error(name):
-            write(tmp)
-            os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with _destination(name) as where, _as_output_error(name):
+        write(where)
 
 
 @contextlib.contextmanager
