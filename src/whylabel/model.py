@@ -607,7 +607,7 @@ def load_model(path: str | Path, codebook) -> ModelSuggester:
     file = p if p.suffix == ".skops" else p / MODEL_FILE
     if not file.exists():
         raise ModelError(f"{file}: model file not found; train one with `whylabel train`")
-    from .modelfile import check_card, check_model_bytes
+    from .modelfile import check_card, check_model_bytes, model_id_for
 
     card = read_card(directory)
     check_card(card, directory / CARD_FILE, codebook.reason_names)
@@ -639,7 +639,7 @@ def load_model(path: str | Path, codebook) -> ModelSuggester:
         raise ModelError(f"{file}: made for another codebook than its card says; retrain with `whylabel train`")
     if est.coef_.shape != (len(est.classes_), len(est.vocabulary_) + len(est.bigram_keys_) + len(est.classes_) + len(LANGS)):
         raise ModelError(f"{file}: model arrays do not fit together (damaged file); retrain with `whylabel train`")
-    return ModelSuggester(est, card.get("model_id") or f"{directory.name}-{model_digest(est)}",
+    return ModelSuggester(est, card.get("model_id") or model_id_for(directory.name, model_digest(est)),
                           threshold=card.get("threshold"), card=card, path=file)
 
 
@@ -759,14 +759,14 @@ def train_from_store(store, codebook, *, annotator: str | None = None, name: str
     if not texts:
         raise ModelError(f"no labeled items{who} in {store.path}; label some with `whylabel label` "
                          "or import labels with --reasons-column")
-    from .modelfile import check_model_name
+    from .modelfile import check_model_name, model_id_for
 
     name = check_model_name(name) if name is not None else "model-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     result = train(texts, langs, labels, codebook, cv_folds=cv_folds, seed=seed, params=params)
     result.card.update({"name": name, "annotator": annotator, "db": str(store.path)})
     if save:
         directory = Path(models_dir or "models") / name
-        result.card["model_id"] = f"{name}-{model_digest(result.suggester.estimator)}"
+        result.card["model_id"] = model_id_for(name, model_digest(result.suggester.estimator))
         result.suggester.model_id = result.card["model_id"]
         result.path = save_model(result.suggester.estimator, directory, result.card)
         result.suggester.path = result.path

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import stat
+import unicodedata
 from pathlib import Path
 
 from .errors import ModelError
@@ -28,7 +29,9 @@ RETRAIN = "retrain with `whylabel train`"
 
 
 def check_model_name(name: str) -> str:
-    """A model name is one plain folder name inside --models-dir (and the start of its model_id)."""
+    """A model name is one folder name inside --models-dir: never a path, never hidden, no
+    control characters. Spaces and accents are fine (the labeling UI names its models after the
+    database file); the model_id made from it is plain ASCII (`model_id_for`)."""
     if not isinstance(name, str) or not name.strip():
         raise ModelError("model name is empty; give --name a plain name such as anna-oct")
     bad = None
@@ -36,18 +39,24 @@ def check_model_name(name: str) -> str:
         bad = "is not a folder name"
     elif any(sep in name for sep in ("/", "\\")):
         bad = "contains a path separator"
-    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    elif any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
         bad = "contains a control character (a newline or NUL)"
     elif name != name.strip():
         bad = "starts or ends with a space"
+    elif name.startswith((".", "-")):
+        bad = "starts with '.' or '-'"
     elif len(name) > 100:
         bad = "is longer than 100 characters"
-    elif not _PLAIN_ID.fullmatch(name) or ".." in name:
-        bad = "is not a plain name"
     if bad:
-        raise ModelError(f"model name {name!r} {bad}; use one plain name such as anna-oct "
-                         "(letters, digits, '-', '_', '.'; starting with a letter or digit)")
+        raise ModelError(f"model name {name!r} {bad}; use one plain folder name such as anna-oct")
     return name
+
+
+def model_id_for(name: str, digest: str) -> str:
+    """`NAME-DIGEST` as a plain id: what is not an ASCII letter, digit, '-', '_' or '.' becomes '-'."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "model"
+    slug = re.sub(r"\.{2,}", ".", slug)
+    return f"{slug}-{digest}"
 
 
 def read_card_file(path: Path) -> dict:
