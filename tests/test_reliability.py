@@ -132,6 +132,22 @@ def test_a_model_is_saved_through_the_same_writer(tmp_path):
     assert target.read_bytes() == b"model bytes" and sorted(os.listdir(tmp_path)) == ["m.bin"]
 
 
+def test_paths_under_dev_and_symbolic_links_are_never_replaced(cli, tmp_path, labeled_db):
+    from whylabel.safefile import is_special
+
+    assert is_special("/dev/stdout") and is_special("/proc/self/fd/1") and not is_special(tmp_path / "x.csv")
+    real = tmp_path / "week47.csv"
+    real.write_text("old\n")
+    os.chmod(real, 0o600)  # a private export stays private when it is written again
+    link = tmp_path / "latest.csv"
+    link.symlink_to(real.name)
+    r = cli("export", "-o", link, "--db", labeled_db)
+    assert r.exit_code == 0, r.stderr
+    assert link.is_symlink() and os.readlink(link) == real.name
+    assert real.read_text(encoding="utf-8").startswith("item_id,")
+    assert stat.S_IMODE(os.stat(real).st_mode) == 0o600
+
+
 # ---------------------------------------------------------------------------------------------
 # Finding 2: predict's CSV output quotes every cell that needs it
 
@@ -216,6 +232,10 @@ def test_a_card_or_model_file_that_is_a_device_or_too_large_is_refused(cli, tmp_
                           f"{model}: model file is 200 MB, more than the 200 MB allowed; "
                           "retrain with `whylabel train`")
     assert not (tmp_path / "out.csv").exists()
+    model.unlink()
+    os.mkfifo(model)  # nobody writes into it: refused at once, never waited on
+    assert_one_line_error(cli("predict", f, "-o", "out.csv", "--model", d, "-q", "--workers", "1"),
+                          f"{model}: not a regular file (a device or pipe); retrain with `whylabel train`")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,6 +271,14 @@ def test_train_refuses_a_model_name_that_is_not_one_plain_name(cli, tmp_path, la
     assert str(exc.value) == expected
     assert not (tmp_path / "models").exists() and not (tmp_path.parent / "evil").exists()
     assert db_snapshot(labeled_db) == before
+
+
+def test_train_creates_no_folders_above_the_models_folder(cli, tmp_path, labeled_db):
+    missing = tmp_path / "team" / "models"
+    assert_one_line_error(cli("train", "--models-dir", missing, "--db", labeled_db, "--folds", "0"),
+                          f"{missing}: folder {missing.parent} does not exist (whylabel creates no folders "
+                          "above the models folder)")
+    assert not missing.parent.exists()
 
 
 def test_a_folder_name_with_spaces_or_accents_gives_a_plain_model_id():
@@ -348,13 +376,13 @@ def test_a_damaged_database_is_one_line(cli, tmp_path, labeled_db):
 
 
 @pytest.mark.parametrize("card, why", [
-    ("[]", "model card holds a JSON list, not an object"),
-    ('{"threshold": "0.35"}', "model card field 'threshold' has the wrong type (str)"),
-    ('{"reasons": "trust"}', "model card field 'reasons' has the wrong type (str)"),
-    ('{"versions": ["1.9"]}', "model card field 'versions' has the wrong type (list)"),
+    ("[]", "model card holds a JSON array, not an object"),
+    ('{"threshold": "0.35"}', "model card field 'threshold' has the wrong type (string)"),
+    ('{"reasons": "trust"}', "model card field 'reasons' has the wrong type (string)"),
+    ('{"versions": ["1.9"]}', "model card field 'versions' has the wrong type (array)"),
     ('{"versions": {"scikit-learn": 1.9}}', "model card field 'versions' must map names to version strings"),
-    ('{"model_sha256": null}', "model card field 'model_sha256' has the wrong type (NoneType)"),
-    ('{"n_items": true}', "model card field 'n_items' has the wrong type (bool)"),
+    ('{"model_sha256": null}', "model card field 'model_sha256' has the wrong type (null)"),
+    ('{"n_items": true}', "model card field 'n_items' has the wrong type (boolean)"),
     ("[[[[" * 5000, "unreadable model card (nested too deeply)"),
     ("{\"a\": 1", "unreadable model card (Expecting ',' delimiter: line 1 column 8 (char 7))"),
 ])

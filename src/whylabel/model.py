@@ -759,8 +759,10 @@ def train_from_store(store, codebook, *, annotator: str | None = None, name: str
     if not texts:
         raise ModelError(f"no labeled items{who} in {store.path}; label some with `whylabel label` "
                          "or import labels with --reasons-column")
-    from .modelfile import check_model_name, model_id_for
+    from .modelfile import check_model_name, check_models_dir, model_id_for
 
+    if save:
+        check_models_dir(models_dir or "models")
     name = check_model_name(name) if name is not None else "model-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     result = train(texts, langs, labels, codebook, cv_folds=cv_folds, seed=seed, params=params)
     result.card.update({"name": name, "annotator": annotator, "db": str(store.path)})

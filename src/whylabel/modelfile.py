@@ -68,7 +68,7 @@ def read_card_file(path: Path) -> dict:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0]
         raise ModelError(f"{path}: unreadable model card ({reason}); {RETRAIN}") from None
     if not isinstance(card, dict):
-        raise ModelError(f"{path}: model card holds a JSON {type(card).__name__}, not an object; {RETRAIN}")
+        raise ModelError(f"{path}: model card holds a JSON {_json_type(card)}, not an object; {RETRAIN}")
     expected = {
         "model_id": (str, type(None)), "name": (str, type(None)), "created_at": str, "codebook_hash": str,
         "reasons": list, "threshold": (int, float), "versions": dict, "model_sha256": str,
@@ -77,11 +77,30 @@ def read_card_file(path: Path) -> dict:
     for key, types in expected.items():
         if key in card and (not isinstance(card[key], types) or isinstance(card[key], bool)):
             raise ModelError(f"{path}: model card field {key!r} has the wrong type "
-                             f"({type(card[key]).__name__}); {RETRAIN}")
+                             f"({_json_type(card[key])}); {RETRAIN}")
     versions = card.get("versions", {})
     if any(not isinstance(v, str) for v in versions.values()):
         raise ModelError(f"{path}: model card field 'versions' must map names to version strings; {RETRAIN}")
     return card
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return {dict: "object", list: "array", str: "string", int: "number", float: "number"}.get(
+        type(value), type(value).__name__)
+
+
+def check_models_dir(models_dir: str | Path) -> None:
+    """Before training: the models folder may be created, its parent must exist (finding 9)."""
+    base = Path(models_dir)
+    if base.exists() and not base.is_dir():
+        raise ModelError(f"{base}: not a folder; give --models-dir a folder")
+    if not base.exists() and not base.parent.is_dir():
+        raise ModelError(f"{base}: folder {base.parent} does not exist (whylabel creates no folders above "
+                         "the models folder)")
 
 
 def check_card(card: dict, path: Path, reason_names: tuple[str, ...] | list[str]) -> None:
@@ -102,7 +121,8 @@ def check_card(card: dict, path: Path, reason_names: tuple[str, ...] | list[str]
 def file_sha256(path: Path) -> str:
     """SHA-256 of a model file, read in blocks; refuses a non-regular file or one over MODEL_LIMIT."""
     try:
-        with open(path, "rb") as f:
+        # O_NONBLOCK: a FIFO in place of the model must be refused, not waited on.
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
             info = os.fstat(f.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise ModelError(f"{path}: not a regular file (a device or pipe); {RETRAIN}")

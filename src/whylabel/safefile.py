@@ -87,8 +87,15 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{n:,} bytes"
 
 
+_SYSTEM_DIRS = ("/dev/", "/proc/")
+
+
 def is_special(path: str | Path) -> bool:
-    """True for an existing device, FIFO or socket: written directly, never replaced."""
+    """True for an existing device, FIFO or socket, and for anything named under /dev or /proc
+    (`/dev/stdout` is a link that may lead to a regular file): written directly, never replaced."""
+    name = os.path.abspath(str(path))
+    if name.startswith(_SYSTEM_DIRS):
+        return True
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -154,9 +161,13 @@ def _alive(pid: int) -> bool:
 def _temp_beside(target: Path) -> str:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".part", dir=target.parent)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an output is shared like any file
+    try:  # a file being replaced keeps its permissions (a private export stays private)
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:  # mkstemp makes 0600; a new output is shared like any file
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(tmp, mode)
     return tmp
 
 
@@ -191,7 +202,7 @@ def _destination(name: str) -> Iterator[str]:
     if is_special(name):
         yield name
         return
-    target = Path(name)
+    target = Path(os.path.realpath(name))  # through a symbolic link: replace the file it leads to
     with _as_output_error(name):
         remove_stale_parts(target)
         tmp = _temp_beside(target)
