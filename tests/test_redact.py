@@ -28,6 +28,9 @@ REDACTED = [
      "Please call me on <phone> or on my mobile, thanks"),
     ("You can reach me at (650) 253-0000 after 5pm",
      "You can reach me at <phone> after 5pm"),
+    ("bel 06 - 12 34 56 78 of tel. 010 - 414 43 22", "bel <phone> of tel. <phone>"),
+    ("Call 1-800-275-2273 or +1 212 736 3100, tel:+31612345678", "Call <phone> or <phone>, tel:<phone>"),
+    ("stuur naar <Jan.Jansen@Example.COM>", "stuur naar <<email>>"),
     ("Terugstorten op NL91 ABNA 0417 1643 00 graag, bedankt",
      "Terugstorten op <iban> graag, bedankt"),
     ("Refund to BE71 0961 2345 6769 or GB82 WEST 1234 5698 7654 32 please",
@@ -55,6 +58,8 @@ KEPT = [
     "@IBMcloud why is my bill 4 times higher than last month?",
     "Retour binnen 14 dagen, 30% korting, 1.234.567 klanten",
     "version 3.14.159265358979 broke the app",
+    "factuur 2026001234 en klantnummer 0012345678 kloppen niet",  # bare ten digits: not a US number
+    "Bestelling 1234567890 niet ontvangen, retour 3 van de 4 stuks",
 ]
 
 
@@ -83,7 +88,7 @@ def test_counts_per_kind():
     r = Redactor()
     for text, _ in REDACTED:
         r.text(text)
-    assert r.counts == {"email": 3, "phone": 8, "iban": 5, "card": 4}
+    assert r.counts == {"email": 4, "phone": 13, "iban": 5, "card": 4}
 
 
 def test_rows_are_redacted_in_every_cell_and_nested_value():

@@ -163,6 +163,16 @@ def test_a_carriage_return_cell_cannot_start_a_formula_row(cli, tmp_path):
     assert rows[1][:3] == ["1", "'\r=1+1", "x"]
 
 
+def test_header_names_are_neutralised_and_quoted_too(cli, tmp_path):
+    src = tmp_path / "h.csv"
+    src.write_bytes(b'id,"=HYPERLINK(""http://x"")","note\rx",text\n1,a,b,Veel te duur\n')
+    r = cli("predict", src, "-o", tmp_path / "out.csv", "--workers", "1", "-q")
+    assert r.exit_code == 0, r.stderr
+    with open(tmp_path / "out.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][:4] == ["id", "'=HYPERLINK(\"http://x\")", "note\rx", "text"] and len(rows) == 2
+
+
 def test_cells_with_cr_lf_quotes_and_separators_round_trip_through_predict(cli, tmp_path):
     cells = [
         ("1", "Levering te laat\r=HYPERLINK(\"http://x\")"),   # CR, then a formula

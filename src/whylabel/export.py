@@ -59,7 +59,7 @@ class TableWriter:
             self._careful_buf = _Lines()
             self._careful_csv = csv.writer(self._careful_buf, delimiter=self.delimiter, lineterminator="\r\n")
             self._careful_needed = self.lineterminator != "\r\n"
-            self._csv.writerow(self.columns)
+            self.write_values([neutralise(c) for c in self.columns])  # an input's header names too
 
     def _careful_line(self, values: Sequence[Any]) -> str:
         self._careful_csv.writerow(values)

@@ -32,8 +32,10 @@ _DIGIT_RUN = re.compile(r"\d(?:[\s().\-/+]{0,3}\d){6}")
 
 # Phone shapes that decide which regions' matchers run (see Redactor._regions_to_try).
 _TRUNK_ZERO = frozenset({"NL", "BE", "GB"})
-_NATIONAL_EU = re.compile(r"(?<!\d)0(?:[\s().\-/]{0,2}\d){7,}")
-_NANP = re.compile(r"(?<!\d)(?:1[\s.-]?)?\(?[2-9]\d{2}\)?[\s.-]{0,2}[2-9]\d{2}[\s.-]?\d{4}(?!\d)")
+_NATIONAL_EU = re.compile(r"(?<!\d)0(?:[\s().\-/]{0,3}\d){7,}")
+# A US number written as one: (650) 253-0000, 650-253-0000, 1 650 253 0000. A bare run of ten
+# digits is far more often an invoice or order number in this feedback, so it is left alone.
+_NANP = re.compile(r"(?<!\d)(?:1[\s.-]?)?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[\s.-])[2-9]\d{2}[\s.-]\d{4}(?!\d)")
 _INTERNATIONAL = re.compile(r"\+\s?\d")
 
 # ISO 13616 lengths of the IBANs customers in these markets meet most.
@@ -172,7 +174,8 @@ class Redactor:
         for region in self._regions_to_try(text):
             if _DIGIT_RUN.search(text) is None:
                 break
-            spans = [(m.start, m.end) for m in pn.PhoneNumberMatcher(text, region, leniency=pn.Leniency.VALID)]
+            spans = [(m.start, m.end) for m in pn.PhoneNumberMatcher(text, region, leniency=pn.Leniency.VALID)
+                     if region != "US" or not m.raw_string.isdigit()]
             for start, end in reversed(spans):
                 text = text[:start] + PLACEHOLDERS["phone"] + text[end:]
                 self.counts["phone"] += 1
