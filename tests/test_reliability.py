@@ -640,3 +640,31 @@ def test_partial_files_of_a_live_run_or_another_output_are_kept(tmp_path):
     os.utime(old, (day_ago, day_ago))
     assert remove_stale_parts(target) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other.name])
+
+
+def test_a_file_that_cannot_grow_mid_run_is_one_line_and_leaves_no_file(tmp_path, db_path):
+    """RLIMIT_FSIZE makes the output file's writes fail part-way, as a full disk does (EFBIG
+    instead of ENOSPC: the same path through the writer)."""
+    import resource
+    import subprocess
+
+    rows = [(str(i), f"Bestelling {i} kwam twee weken te laat en niemand reageerde op mijn mails") for i in range(3000)]
+    src = survey(tmp_path / "big.csv", rows)
+    whylabel = [sys.executable, "-m", "whylabel"]
+    assert subprocess.run([*whylabel, "import", src, "--db", db_path, "--lang", "nl"], cwd=tmp_path,
+                          capture_output=True).returncode == 0
+    with Store(db_path) as s:
+        for item_id in range(1, 3001):
+            s.annotate(item_id, ["terms"], annotator="anna")
+    before = db_snapshot(db_path)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (96_000, 96_000))
+
+    for args in (["export", "-o", "out.csv", "--db", str(db_path)],
+                 ["predict", str(src), "-o", "out.csv", "--workers", "1", "-q"]):
+        r = subprocess.run([*whylabel, *args], cwd=tmp_path, capture_output=True, text=True, preexec_fn=small_files,
+                           timeout=300)
+        assert (r.returncode, r.stderr) == (2, "whylabel: error: out.csv: cannot write (file too large)\n")
+        assert sorted(p.name for p in tmp_path.iterdir() if "out" in p.name) == []
+    assert db_snapshot(db_path) == before
