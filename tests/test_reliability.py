@@ -152,24 +152,24 @@ def test_paths_under_dev_and_symbolic_links_are_never_replaced(cli, tmp_path, la
 # Finding 2: predict's CSV output quotes every cell that needs it
 
 
-def test_a_carriage_return_cell_cannot_start_a_formula_row(cli, tmp_path):
-    src = tmp_path / "cr.csv"
-    src.write_bytes(b'id,text,b\n1,"\r=1+1",x\n')
+def predict_rows(cli, tmp_path, raw: bytes) -> list[list[str]]:
+    """`whylabel predict` of a CSV given as bytes; the output read back with the csv module."""
+    src = tmp_path / "in.csv"
+    src.write_bytes(raw)
     r = cli("predict", src, "-o", tmp_path / "out.csv", "--workers", "1", "-q")
     assert r.exit_code == 0, r.stderr
     with open(tmp_path / "out.csv", encoding="utf-8", newline="") as f:
-        rows = list(csv.reader(f))
+        return list(csv.reader(f))
+
+
+def test_a_carriage_return_cell_cannot_start_a_formula_row(cli, tmp_path):
+    rows = predict_rows(cli, tmp_path, b'id,text,b\n1,"\r=1+1",x\n')
     assert len(rows) == 2 and all(not row[0].startswith("=1+1") for row in rows)
     assert rows[1][:3] == ["1", "'\r=1+1", "x"]
 
 
 def test_header_names_are_neutralised_and_quoted_too(cli, tmp_path):
-    src = tmp_path / "h.csv"
-    src.write_bytes(b'id,"=HYPERLINK(""http://x"")","note\rx",text\n1,a,b,Veel te duur\n')
-    r = cli("predict", src, "-o", tmp_path / "out.csv", "--workers", "1", "-q")
-    assert r.exit_code == 0, r.stderr
-    with open(tmp_path / "out.csv", encoding="utf-8", newline="") as f:
-        rows = list(csv.reader(f))
+    rows = predict_rows(cli, tmp_path, b'id,"=HYPERLINK(""http://x"")","note\rx",text\n1,a,b,Veel te duur\n')
     assert rows[0][:4] == ["id", "'=HYPERLINK(\"http://x\")", "note\rx", "text"] and len(rows) == 2
 
 
