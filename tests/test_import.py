@@ -224,7 +224,7 @@ def test_not_a_whylabel_database(cli, tmp_path):
     junk = tmp_path / "notes.db"
     junk.write_text("just some text, not sqlite at all" * 10)
     assert_one_line_error(cli("import", f, "--db", junk),
-                          f"{junk}: not a whylabel database (file is not a database)")
+                          f"{junk}: not a whylabel database (not an SQLite file); choose another file with --db")
 
 
 def test_newer_database_is_refused(cli, tmp_path, db_path, seeded):

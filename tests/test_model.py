@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -196,10 +197,18 @@ def saved_model(codebook, store, tmp_path):
     return tmp_path / "models" / "tiny"
 
 
+def record_checksum(model_dir):
+    """Re-record the model file's SHA-256 in its card: a tamperer who rewrote the card too."""
+    card = json.loads((model_dir / CARD_FILE).read_text(encoding="utf-8"))
+    card["model_sha256"] = hashlib.sha256((model_dir / MODEL_FILE).read_bytes()).hexdigest()
+    (model_dir / CARD_FILE).write_text(json.dumps(card), encoding="utf-8")
+
+
 def test_a_model_file_with_an_untrusted_type_is_refused(codebook, saved_model):
     est = sio.load(saved_model / MODEL_FILE, trusted=TRUSTED_TYPES)
     est.payload = os.system  # what a tampered file would smuggle in
     sio.dump(est, saved_model / MODEL_FILE)
+    record_checksum(saved_model)  # past the checksum: the type list still refuses it
     with pytest.raises(ModelError, match=r"refusing to load untrusted types \(.*system"):
         load_model(saved_model, codebook)
 
@@ -208,9 +217,11 @@ def test_a_foreign_or_damaged_model_file_is_refused(codebook, saved_model, tmp_p
     from sklearn.linear_model import LogisticRegression
 
     sio.dump(LogisticRegression(), saved_model / MODEL_FILE)  # trusted by skops, but not ours
+    record_checksum(saved_model)
     with pytest.raises(ModelError, match="not a whylabel reason model"):
         load_model(saved_model, codebook)
     (saved_model / MODEL_FILE).write_bytes(b"PK\x03\x04 definitely not a model")
+    record_checksum(saved_model)
     with pytest.raises(ModelError, match="not a readable skops model file"):
         load_model(saved_model, codebook)
 

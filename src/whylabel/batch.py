@@ -17,7 +17,6 @@ This module never imports click or Textual; spaCy and scikit-learn load with the
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import multiprocessing
 import os
@@ -255,12 +254,45 @@ def _fixed4(values: np.ndarray) -> list[list[str]]:
 _WORKER: Labeler | None = None
 
 
-def _init_worker(spec: LabelerSpec) -> None:
-    """Runs once per worker process: load the codebook and the model (a forked worker has the
-    parent's already), ignore Ctrl-C (the parent handles it)."""
+# How often a worker's watchdog checks that its parent is still there (where no parent-death
+# signal exists, or it was set too late).
+PARENT_CHECK_S = 1.0
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker when the process that started it dies, even by SIGKILL: a killed predict
+    must not leave workers running. Linux: the kernel sends SIGTERM (prctl PR_SET_PDEATHSIG);
+    everywhere: a daemon thread that exits once the parent pid changes."""
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="whylabel-parent-watch", daemon=True).start()
+
+
+def _init_worker(spec: LabelerSpec, parent_pid: int | None = None) -> None:
+    """Runs once per worker process: end with the parent, load the codebook and the model (a
+    forked worker has the parent's already), ignore Ctrl-C (the parent handles it)."""
     global _WORKER
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's clean-up handler (fork copies it)
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     with contextlib.suppress(ImportError):  # one BLAS thread per worker: the workers are the parallelism
         from threadpoolctl import threadpool_limits
 
@@ -301,6 +333,7 @@ class PredictSummary:
     db: str | None = None
     added: int | None = None
     duplicates: int | None = None
+    redacted: dict[str, int] | None = None  # with redaction: replaced per kind (email, phone, iban, card)
 
     def reject(self, why: str) -> None:
         self.rejected += 1
@@ -314,6 +347,8 @@ class PredictSummary:
         if self.db is None:
             for k in ("db", "added", "duplicates"):
                 d.pop(k)
+        if self.redacted is None:
+            d.pop("redacted")
         return d
 
 
@@ -357,11 +392,14 @@ def predict(
     stdin: IO[bytes] | None = None,
     factory: SuggesterFactory | None = None,
     fast: bool = False,
+    redactor: Any = None,
 ) -> PredictSummary:
     """Label an export into `out` (a path, "-" for stdout) and/or into `store`; see the module contract.
 
     `store` is a Store, or a database path that is opened only once the input and the model passed
-    their checks (so a refused run creates no database either).
+    their checks (so a refused run creates no database either). A `redactor`
+    (whylabel.redact.Redactor) replaces personal data in every cell, and in the raw text of a
+    rejected row, before it is labeled, stored or written.
     """
     if out is None and store is None:
         raise ValueError("predict needs an output file, a store, or both")
@@ -405,7 +443,7 @@ def predict(
             if out is not None:
                 writer = TableWriter(stack.enter_context(atomic_output(out)), header, format=out_format, excel=excel)
             run = _Run(table, cols, codebook, opts, summary, stack=stack, writer=writer, strict=strict,
-                       chunk_size=chunk_size, progress=progress, store=store)
+                       chunk_size=chunk_size, progress=progress, store=store, redactor=redactor)
             if workers == 1:
                 labels = run.label_in_process(local)
             else:
@@ -425,6 +463,8 @@ def predict(
                 summary.db = str(store.path)
                 summary.added, summary.duplicates = counts.added, counts.duplicates
             run.finish()
+    if redactor is not None:
+        summary.redacted = dict(redactor.counts)
     summary.elapsed_s = time.perf_counter() - started
     summary.rows_per_s = summary.rows_read / summary.elapsed_s if summary.elapsed_s else 0.0
     return summary
@@ -451,8 +491,10 @@ class _Run:
 
     def __init__(self, table: Table, cols: Any, codebook: Codebook, opts: RowOptions,
                  summary: PredictSummary, *, stack: contextlib.ExitStack, writer: TableWriter | None,
-                 strict: bool, chunk_size: int, progress: Progress | None, store: Store | None):
+                 strict: bool, chunk_size: int, progress: Progress | None, store: Store | None,
+                 redactor: Any = None):
         self.table, self.cols, self.codebook, self.opts = table, cols, codebook, opts
+        self.redactor = redactor
         self.summary, self.strict, self.chunk_size = summary, strict, max(1, chunk_size)
         self.progress, self.store = progress, store
         self.names = codebook.reason_names
@@ -489,7 +531,8 @@ class _Run:
         from_csv = table.format in ("csv", "tsv")  # every cell is a str, in header order
         # CSV in and out in the same dialect: a row is copied as read (no formula to neutralise).
         record = table.last_record if (self.writer is not None and self.writer.format == "csv"
-                                       and self.writer.delimiter == ",") else None
+                                       and self.writer.delimiter == "," and self.redactor is None) else None
+        redact = self.redactor.row if self.redactor is not None else None
         formula = _FORMULA
         langs: dict[Any, str | None] = {}
         chunk = _Chunk()
@@ -499,6 +542,8 @@ class _Run:
                 self.reject(item)
                 continue
             number, row = item
+            if redact is not None:
+                row = redact(row)
             text = row.get(text_col)
             if type(text) is not str:
                 text = cell(row, text_col)
@@ -530,8 +575,12 @@ class _Run:
             if not keep_cells:  # into the store only: nothing to write
                 pass
             elif as_csv and from_csv and len(row) == ncols:
-                if record is not None and formula.isdisjoint([v[:1] for v in row.values()]):
-                    chunk.cells.append(record().rstrip("\r\n"))
+                raw = record() if record is not None else None
+                # Copied as read only when nothing in it needs quoting: no quote, no line break
+                # (a lenient reader's record may be quoted in ways other readers split differently).
+                if raw is not None and formula.isdisjoint([v[:1] for v in row.values()]) \
+                        and '"' not in raw and "\r" not in raw.rstrip("\r\n"):
+                    chunk.cells.append(raw.rstrip("\r\n"))
                 else:
                     chunk.cells.append([("'" + v) if v[:1] in formula else v for v in row.values()])
             elif as_csv:
@@ -550,14 +599,14 @@ class _Run:
         self.summary.reject(bad.reason)
         if self._rejects is None:
             self._open_rejects()
-        self._rejects.writerow([bad.number, bad.reason, neutralise(bad.raw)])
+        raw = self.redactor.text(bad.raw) if self.redactor is not None else bad.raw
+        self._rejects.write_values([bad.number, neutralise(bad.reason), neutralise(raw)])
 
     def _open_rejects(self) -> None:
         if self.rejects_to is None:  # into the store only, no file named: keep them beside the input
             self.rejects_to = self.summary.rejects = default_rejects_path(None, self.summary.input)
         stream = self.stack.enter_context(atomic_output(self.rejects_to))
-        self._rejects = csv.writer(stream, lineterminator="\n")
-        self._rejects.writerow(REJECT_COLUMNS)
+        self._rejects = TableWriter(stream, REJECT_COLUMNS)
 
     def finish(self) -> None:
         """A rejects file beside a file output is always (re)written, so a stale one never misleads."""
@@ -591,7 +640,8 @@ class _Run:
         ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
         if ctx.get_start_method() == "fork":
             labeler.warm()
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(spec,))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(spec, os.getpid()))
         inflight: deque[tuple[_Chunk, Future]] = deque()
         _WORKER = labeler  # inherited by forked workers (made at the first submit); spawned ones load their own
         try:

@@ -21,8 +21,10 @@ from types import MappingProxyType
 from .errors import CodebookError
 from .nlp import LANGS
 from .resources import codebook_path
+from .safefile import read_limited
 
 DRIVERS = ("emotional", "rational")
+CODEBOOK_LIMIT = 5_000_000  # bytes: the built-in codebook is about 20 KB
 NONE_WORDS = frozenset({"none", "geen", "no reason", "-"})
 """Cell values that mean "labeled, with no breakpoint reason" (an empty cell means unlabeled)."""
 
@@ -109,19 +111,18 @@ def default_codebook_path() -> Path:
 
 def load_codebook(path: str | Path | None = None) -> Codebook:
     p = Path(path) if path is not None else default_codebook_path()
+    data = read_limited(p, limit=CODEBOOK_LIMIT, what="codebook file", error=CodebookError)
     try:
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CodebookError(f"{p}: codebook file not found") from None
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CodebookError(f"{p}: codebook is not UTF-8 text") from None
-    except OSError as exc:
-        raise CodebookError(f"{p}: cannot read codebook ({exc.strerror})") from None
     try:
-        data = tomllib.loads(text)
+        parsed = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CodebookError(f"{p}: not valid TOML: {exc}") from None
-    return _validate(data, text, str(p))
+    except RecursionError:
+        raise CodebookError(f"{p}: not a codebook: its TOML is nested too deeply") from None
+    return _validate(parsed, text, str(p))
 
 
 def _validate(data: dict, text: str, path: str) -> Codebook:

@@ -1,7 +1,7 @@
 """Writing labeled breakpoints out: the item CSV/JSONL and the per-breakpoint "why" summary.
 
-Contract: files are written to a temporary file beside the target and renamed into place, so a
-crash never leaves half a file. CSV cells a spreadsheet would run as a formula are neutralised;
+Contract: a regular file is written to a temporary file beside the target and renamed into place,
+so a crash never leaves half a file; a device, FIFO or stdout is written directly (`safefile`). CSV cells a spreadsheet would run as a formula are neutralised;
 `excel=True` writes what a Dutch-locale spreadsheet opens correctly (UTF-8 BOM, `;` separator).
 """
 
@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import os
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from .codebook import Codebook
+from .safefile import output
 from .store import Store
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -30,31 +29,19 @@ def neutralise(value: Any) -> Any:
     return value
 
 
-@contextlib.contextmanager
-def atomic_output(path: str | Path, *, encoding: str = "utf-8") -> Iterator[IO[str]]:
-    """A text stream that becomes `path` only when the block ends without an exception.
-
-    `-` is stdout. Ctrl-C, a crash or an error inside the block leaves no partial file behind.
-    """
-    if str(path) == "-":
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as f:
-            yield f
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+def atomic_output(path: str | Path, *, encoding: str = "utf-8") -> contextlib.AbstractContextManager[IO[str]]:
+    """A text stream that becomes `path` complete or not at all (`-` is stdout, a device is
+    written directly); see `whylabel.safefile.output`."""
+    return output(path, encoding=encoding)
 
 
 class TableWriter:
-    """CSV (plain or Excel dialect) or JSONL rows with a fixed column order."""
+    """CSV (plain or Excel dialect) or JSONL rows with a fixed column order.
+
+    Every CSV cell that holds the separator, a quote, a line feed or a carriage return is quoted,
+    whatever the line ending: Python's csv module (before 3.13) leaves a lone "\r" unquoted when
+    the line end is "\n", and a reader would start a new row there.
+    """
 
     def __init__(self, stream: IO[str], columns: Sequence[str], *, format: str = "csv", excel: bool = False):
         self.format = format
@@ -63,30 +50,45 @@ class TableWriter:
         self.delimiter = ";" if excel else ","
         self.lineterminator = "\r\n" if excel else "\n"
         if format == "csv":
-            if excel and stream is not sys.stdout:
+            if excel and getattr(stream, "name", None) != sys.stdout.name:
                 stream.write("\ufeff")
             self._csv = csv.writer(stream, delimiter=self.delimiter, lineterminator=self.lineterminator)
             self._buf = _Lines()
             self._buf_csv = csv.writer(self._buf, delimiter=self.delimiter, lineterminator=self.lineterminator)
-            self._csv.writerow(self.columns)
+            # Quotes a cell with "\r" too (it is part of this line end); the end is swapped back.
+            self._careful_buf = _Lines()
+            self._careful_csv = csv.writer(self._careful_buf, delimiter=self.delimiter, lineterminator="\r\n")
+            self._careful_needed = self.lineterminator != "\r\n"
+            self.write_values([neutralise(c) for c in self.columns])  # an input's header names too
+
+    def _careful_line(self, values: Sequence[Any]) -> str:
+        self._careful_csv.writerow(values)
+        return self._careful_buf.pop()[:-2] + self.lineterminator
+
+    def _has_cr(self, values: Sequence[Any]) -> bool:
+        return self._careful_needed and any(type(v) is str and "\r" in v for v in values)
 
     def write(self, row: dict[str, Any]) -> None:
         if self.format == "jsonl":
             self.stream.write(json.dumps({c: row.get(c) for c in self.columns}, ensure_ascii=False) + "\n")
             return
-        self._csv.writerow([_csv_cell(row.get(c)) for c in self.columns])
+        self.write_values([_csv_cell(row.get(c)) for c in self.columns])
 
     def write_values(self, values: Sequence[Any]) -> None:
         """A row in column order whose cells the caller already formatted and neutralised (batch fast path)."""
         if self.format == "jsonl":
             self.stream.write(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False) + "\n")
             return
-        self._csv.writerow(values)
+        if self._has_cr(values):
+            self.stream.write(self._careful_line(values))
+        else:
+            self._csv.writerow(values)
 
     def write_rows(self, rows: Sequence[list[Any] | str], added: Sequence[Sequence[Any]]) -> None:
         """Rows of input cells (formatted and neutralised), or input CSV records already in this
-        file's dialect (copied as read, line end stripped), each followed by its `added` cells;
-        one write per call (batch fast path)."""
+        file's dialect (copied as read, line end stripped; the caller copies only records without
+        quotes or line breaks), each followed by its `added` cells; one write per call (batch
+        fast path)."""
         if self.format == "jsonl":
             for cells, more in zip(rows, added):
                 self.write_values([*cells, *more])
@@ -101,8 +103,17 @@ class TableWriter:
             else:
                 cells.extend(more)
                 row_out(cells)
-        self.stream.write("".join(buf))
+        text = "".join(buf)
         buf.clear()
+        if self._careful_needed and "\r" in text:  # rare: write this batch again, quoting every "\r"
+            lines = []
+            for cells, more in zip(rows, added):
+                if type(cells) is str:
+                    lines.append(cells + d + self._careful_line(more))
+                else:  # already extended with `more` above
+                    lines.append(self._careful_line(cells))
+            text = "".join(lines)
+        self.stream.write(text)
 
 
 class _Lines(list):

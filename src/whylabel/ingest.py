@@ -241,8 +241,10 @@ def import_file(
     annotator: str | None = None,
     format: str | None = None,
     progress: Callable[[int], None] | None = None,
+    redactor: Any = None,
 ) -> tuple[ImportCounts, ColumnMap, Table]:
-    """Import one export in one transaction; an error anywhere leaves the database as it was."""
+    """Import one export in one transaction; an error anywhere leaves the database as it was.
+    A `redactor` (whylabel.redact.Redactor) replaces personal data in every cell before it is stored."""
     opts = options or RowOptions()
     table = open_table(path, format=format)
     try:
@@ -261,6 +263,8 @@ def import_file(
         def records() -> Iterator[ItemRecord]:
             for number, row in table.rows:
                 counts.rows_read += 1
+                if redactor is not None:
+                    row = redactor.row(row)
                 rec = prepare_row(table, number, row, cols, opts, codebook, detect)
                 if isinstance(rec, str):
                     counts.skip(rec)

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -722,27 +720,24 @@ def model_digest(est) -> str:
 
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model is shared like any file
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """`write(a path)` so that `path` appears complete or not at all (a device is written directly)."""
+    from .safefile import write_file
+
+    write_file(path, write)
 
 
 def save_model(est: ReasonClassifier, directory: str | Path, card: dict) -> Path:
-    """Write model.skops and card.json (each atomically); returns the model file path."""
+    """Write model.skops, then card.json with the model file's SHA-256 (each complete or absent);
+    returns the model file path. The card dict gains `model_sha256`."""
     import skops.io as sio
 
+    from .modelfile import file_sha256
+
     d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
     target = d / MODEL_FILE
     _atomic_write(target, lambda tmp: sio.dump(est, tmp, compression=8))
+    card["model_sha256"] = file_sha256(target)
     text = json.dumps(card, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     _atomic_write(d / CARD_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return target
@@ -753,12 +748,11 @@ def _minor(version: str) -> str:
 
 
 def read_card(directory: Path) -> dict:
-    try:
-        return json.loads((directory / CARD_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{directory}: no {CARD_FILE} beside the model; retrain with `whylabel train`") from None
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{directory / CARD_FILE}: unreadable model card ({exc}); retrain with `whylabel train`") from None
+    from .modelfile import read_card_file
+
+    if not (directory / CARD_FILE).exists():
+        raise ModelError(f"{directory}: no {CARD_FILE} beside the model; retrain with `whylabel train`")
+    return read_card_file(directory / CARD_FILE)
 
 
 def load_model(path: str | Path, codebook, *, fast: bool = False) -> ModelSuggester:
@@ -771,7 +765,10 @@ def load_model(path: str | Path, codebook, *, fast: bool = False) -> ModelSugges
     file = p if p.suffix == ".skops" else p / MODEL_FILE
     if not file.exists():
         raise ModelError(f"{file}: model file not found; train one with `whylabel train`")
+    from .modelfile import check_card, check_model_bytes, model_id_for
+
     card = read_card(directory)
+    check_card(card, directory / CARD_FILE, codebook.reason_names)
     made_with = card.get("versions", {}).get("scikit-learn", "?")
     if _minor(made_with) != _minor(sklearn.__version__):
         raise ModelError(f"{file}: made with scikit-learn {made_with}, this is {sklearn.__version__}; "
@@ -779,6 +776,7 @@ def load_model(path: str | Path, codebook, *, fast: bool = False) -> ModelSugges
     if card.get("codebook_hash") != codebook.hash:
         raise ModelError(f"{file}: made for another codebook ({card.get('codebook_hash')}, yours is "
                          f"{codebook.hash}); retrain with `whylabel train` or use the matching --codebook")
+    check_model_bytes(file, card, directory / CARD_FILE)
     try:
         untrusted = sio.get_untrusted_types(file=file)
     except Exception as exc:  # noqa: BLE001 - any parse failure means: not a model we wrote
@@ -813,7 +811,7 @@ def load_model(path: str | Path, codebook, *, fast: bool = False) -> ModelSugges
                              f"{ENCODER_ID!r}; retrain with `whylabel train`")
     if not fits:
         raise ModelError(f"{file}: model arrays do not fit together (damaged file); retrain with `whylabel train`")
-    return ModelSuggester(est, card.get("model_id") or f"{directory.name}-{model_digest(est)}",
+    return ModelSuggester(est, card.get("model_id") or model_id_for(directory.name, model_digest(est)),
                           threshold=None if fast else card.get("threshold"), card=card, path=file, fast=fast)
 
 
@@ -837,8 +835,8 @@ def _candidates(models_dir) -> list[tuple[str, Path, dict]]:
         for d in sorted(base.iterdir()):
             if (d / MODEL_FILE).exists() and (d / CARD_FILE).exists():
                 try:
-                    card = json.loads((d / CARD_FILE).read_text(encoding="utf-8"))
-                except (OSError, ValueError):
+                    card = read_card(d)
+                except ModelError:  # load_model names the problem if this model is asked for
                     continue
                 found.append((card.get("created_at", ""), d, card))
     return found
@@ -1167,6 +1165,11 @@ def train_from_store(store, codebook, *, annotator: str | None = None, name: str
                      prior: TrainingSet | None = None) -> TrainResult:
     """Train on the team's labels (on top of the default's, unless `from_scratch`), save, and put
     the model in use only when it beats the model in use on the team's labels."""
+    from .modelfile import check_model_name, check_models_dir, model_id_for
+
+    if save:
+        check_models_dir(models_dir or "models")
+    name = check_model_name(name) if name is not None else "model-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     who = f" by {annotator}" if annotator else ""
     data = team_data(store, codebook, annotator, encoder_id=None if words_only else ENCODER_ID)
     if not len(data):
@@ -1176,7 +1179,6 @@ def train_from_store(store, codebook, *, annotator: str | None = None, name: str
         prior = load_prior(codebook)
     result = fit_model(data, codebook, cv_folds=cv_folds, seed=seed, params=params, prior=prior,
                        words_only=words_only)
-    name = name or "model-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     result.card["trained_on"]["team"] = {
         "db": str(store.path), "annotator": annotator, "n_items": len(data),
         "last_annotation_id": max(data.annotation_ids, default=-1)}
@@ -1191,7 +1193,7 @@ def train_from_store(store, codebook, *, annotator: str | None = None, name: str
             # The model in use has this name: keep it rather than overwrite it with a worse one.
             return result
         directory = Path(models_dir or "models") / name
-        result.card["model_id"] = f"{name}-{model_digest(result.suggester.estimator)}"
+        result.card["model_id"] = model_id_for(name, model_digest(result.suggester.estimator))
         result.suggester.model_id = result.card["model_id"]
         result.path = save_model(result.suggester.estimator, directory, result.card)
         result.suggester.path = result.path

@@ -15,6 +15,7 @@ One `Store` per thread: SQLite connections must not cross threads.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -179,6 +180,42 @@ def _scope_filters(
     return where, params
 
 
+def database_error_message(path: str | Path, exc: sqlite3.Error) -> str:
+    """One line for an SQLite failure that says what happened to the file and what to do."""
+    p = Path(path)
+    text = str(exc)
+    lowered = text.lower()
+    if "disk is full" in lowered or ("disk i/o error" in lowered and _disk_full(p)):
+        return (f"{p}: cannot write the database: no space left on device; free some space and run the "
+                "command again (nothing of this run was saved)")
+    if "malformed" in lowered or "disk image" in lowered:
+        return (f"{p}: the database file is damaged ({text}); restore it from a backup, or start a new "
+                "one with --db")
+    if "readonly" in lowered or "read-only" in lowered or (
+        "unable to open" in lowered and p.exists() and not os.access(p.parent, os.W_OK)
+    ):
+        where = p if p.exists() and not os.access(p, os.W_OK) else p.parent
+        return (f"{p}: cannot write the database ({where} is read-only); make it writable or choose "
+                "another file with --db")
+    if "unable to open" in lowered:
+        if not os.access(p.parent, os.W_OK):
+            return f"{p}: cannot create the database ({p.parent} is read-only); choose another file with --db"
+        return f"{p}: cannot open the database ({text}); check that the file can be read and written"
+    if "locked" in lowered or "busy" in lowered:
+        return f"{p}: the database is busy (another whylabel is writing to it); try again in a moment"
+    if "not a database" in lowered:
+        return f"{p}: not a whylabel database (not an SQLite file); choose another file with --db"
+    return f"{p}: database error ({text})"
+
+
+def _disk_full(path: Path) -> bool:
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail == 0
+
+
 class Store:
     def __init__(self, path: str | Path = DEFAULT_DB, *, create: bool = True):
         self.path = Path(path)
@@ -203,7 +240,7 @@ class Store:
                 "SELECT count(*) FROM sqlite_master WHERE type='table'"
             ).fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not a whylabel database ({exc})") from None
+            raise StoreError(database_error_message(self.path, exc)) from None
         if app_id != APPLICATION_ID and (app_id != 0 or tables):
             conn.close()
             raise StoreError(
@@ -216,7 +253,11 @@ class Store:
                 f"{self.path}: written by a newer whylabel (schema {version}; this version reads up "
                 f"to {SCHEMA_VERSION}); upgrade whylabel to open it"
             )
-        conn.execute("PRAGMA journal_mode=WAL")
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(database_error_message(self.path, exc)) from None
         # NORMAL in WAL mode survives a killed process (not a power cut) and keeps commits cheap.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -307,6 +348,11 @@ class Store:
                         (item_id, annotator, json.dumps(list(rec.reasons)), "import", codebook_hash, now),
                     )
                     counts.labels_added += 1
+            if not counts.rows_read and not counts.added and not counts.duplicates:
+                # Nothing in the file (a header only): no import to record.
+                conn.execute("DELETE FROM imports WHERE id=?", (import_id,))
+                counts.import_id = 0
+                return counts
             conn.execute(
                 "UPDATE imports SET finished_at=?, rows_read=?, added=?, duplicates=?, skipped=?,"
                 " labels_added=? WHERE id=?",

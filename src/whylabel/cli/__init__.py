@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import sqlite3
 import sys
 
 import click
@@ -39,6 +40,10 @@ class UserError(click.ClickException):
 
     exit_code = 2
 
+    def __init__(self, message: str):
+        # One line, whatever the message quotes (a header name with a line break in it).
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))
+
     def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
         click.echo(f"whylabel: error: {self.format_message()}", err=True)
 
@@ -62,6 +67,26 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except WhylabelError as exc:
             raise UserError(str(exc)) from None
+        except sqlite3.Error as exc:  # a full disk, a damaged or read-only database
+            from ..store import database_error_message
+
+            raise UserError(database_error_message(ctx.meta.get(DB_KEY, "the database"), exc)) from None
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise
+            from ..safefile import describe_os_error
+
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise UserError(f"{where}{describe_os_error(exc)}") from None
+
+
+DB_KEY = "whylabel.db_path"
+
+
+def _remember_db(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """The command's --db, kept where the error handler can name it."""
+    ctx.find_root().meta[DB_KEY] = value
+    return value
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -88,7 +113,8 @@ def db_option(f):
         "db_path",
         default=lambda: os.environ.get("WHYLABEL_DB", "whylabel.db"),
         show_default="whylabel.db or $WHYLABEL_DB",
-        type=click.Path(dir_okay=False),
+        type=click.Path(),
+        callback=_remember_db,
         help="Project database file.",
     )(f)
 
@@ -98,7 +124,7 @@ def codebook_option(f):
         "--codebook",
         "codebook_path",
         default=lambda: os.environ.get("WHYLABEL_CODEBOOK") or None,
-        type=click.Path(dir_okay=False),
+        type=click.Path(),
         help="Your own codebook TOML (default: the built-in one, or $WHYLABEL_CODEBOOK).",
     )(f)
 

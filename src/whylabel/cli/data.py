@@ -10,6 +10,7 @@ import click
 
 from . import (
     UserError,
+    _remember_db,
     annotator_default,
     codebook_option,
     db_option,
@@ -21,6 +22,8 @@ from ..codebook import load_codebook
 from ..errors import InputError
 from ..io import FORMATS
 from ..records import COLUMN_FIELDS
+from ..redact import counts_text
+from ..safefile import check_output_path
 from ..store import Store
 
 SOURCES_HELP = "survey, review or ticket (synonyms such as 'enquête', 'chat' or 'complaint' are mapped)."
@@ -52,20 +55,36 @@ def _column_options(f):
     return f
 
 
+def redact_option(f):
+    return click.option(
+        "--redact", is_flag=True,
+        help="Replace e-mail addresses, phone numbers (NL, BE, UK, US), IBANs and card numbers with "
+             "<email>, <phone>, <iban>, <card> before anything is stored or written.",
+    )(f)
+
+
+def make_redactor():
+    from ..redact import Redactor
+
+    return Redactor()
+
+
 def column_overrides(kw: dict) -> dict[str, str | None]:
     return {k: kw.get(f"{k}_column") for k in COLUMN_FIELDS}
 
 
 @click.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @_column_options
 @click.option("--reasons-column", metavar="NAME",
               help="Column with existing labels: reason names separated by ';' or ','; 'none' = no reason, empty = unlabeled.")
 @click.option("--annotator", metavar="NAME", help="Whose labels the --reasons-column holds.")
+@redact_option
 @db_option
 @codebook_option
 @json_option
-def import_cmd(file, reasons_column, annotator, db_path, codebook_path, as_json, fmt, source, breakpoint, lang, **kw):
+def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, as_json, fmt, source, breakpoint, lang,
+               **kw):
     """Import a feedback export (CSV, TSV, JSON or JSONL) into the project database.
 
     UTF-8 (with or without BOM), UTF-16 and Windows-1252 files with ',' or ';' separators are read
@@ -78,6 +97,7 @@ def import_cmd(file, reasons_column, annotator, db_path, codebook_path, as_json,
       whylabel import nps_2026_10.csv --breakpoint checkout --source survey
       whylabel import reviews.jsonl --text-column body
       whylabel import coded.csv --reasons-column reasons --annotator anna
+      whylabel import tickets.csv --redact     # e-mail, phone, IBAN, card numbers never stored
     """
     from ..ingest import RowOptions
 
@@ -85,8 +105,9 @@ def import_cmd(file, reasons_column, annotator, db_path, codebook_path, as_json,
     cols = column_overrides(kw)
     cols["reasons"] = reasons_column
     opts = RowOptions(source=_source(source), breakpoint=breakpoint, lang=lang)
+    redactor = make_redactor() if redact else None
     with Store(db_path) as store:
-        counts, mapping, table = _run_import(store, file, book, cols, opts, annotator, fmt)
+        counts, mapping, table = _run_import(store, file, book, cols, opts, annotator, fmt, redactor)
     summary = {
         "file": file, "format": table.format, "encoding": table.encoding,
         "columns": mapping.named(),
@@ -94,6 +115,8 @@ def import_cmd(file, reasons_column, annotator, db_path, codebook_path, as_json,
         "skipped": counts.skipped, "skipped_why": counts.skipped_why, "labels_added": counts.labels_added,
         "db": str(db_path),
     }
+    if redactor is not None:
+        summary["redacted"] = dict(redactor.counts)
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))
         return
@@ -108,7 +131,7 @@ def _source(value: str | None) -> str | None:
     return normalise_source(value)
 
 
-def _run_import(store, file, book, cols, opts, annotator, fmt):
+def _run_import(store, file, book, cols, opts, annotator, fmt, redactor=None):
     from ..ingest import import_file
 
     size = os.path.getsize(file) if os.path.exists(file) else 0
@@ -123,8 +146,9 @@ def _run_import(store, file, book, cols, opts, annotator, fmt):
                 last[0] = max(last[0], pos)
 
             return import_file(store, file, book, columns=cols, options=opts, annotator=annotator,
-                               format=fmt, progress=progress)
-    return import_file(store, file, book, columns=cols, options=opts, annotator=annotator, format=fmt)
+                               format=fmt, progress=progress, redactor=redactor)
+    return import_file(store, file, book, columns=cols, options=opts, annotator=annotator, format=fmt,
+                       redactor=redactor)
 
 
 def _import_line(s: dict) -> str:
@@ -137,12 +161,14 @@ def _import_line(s: dict) -> str:
     ]
     if s["labels_added"]:
         parts.append(f"{s['labels_added']} labels")
+    if "redacted" in s:
+        parts.append(counts_text(s["redacted"]))
     cols = ", ".join(f"{k}={v!r}" for k, v in s["columns"].items())
     return "; ".join(parts) + f"\n  columns: {cols}"
 
 
 @click.command("breakpoints")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @db_option
 @codebook_option
 @json_option
@@ -201,7 +227,7 @@ def breakpoints_cmd(file, db_path, codebook_path, as_json):
 
 
 @click.command("export")
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("-o", "--output", "out", required=True, type=click.Path(allow_dash=True),
               help="Output file ('-' for stdout).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
 @click.option("--excel", is_flag=True, help="CSV for a Dutch-locale spreadsheet: UTF-8 with BOM, ';' separator.")
@@ -226,6 +252,7 @@ def export_cmd(out, fmt, excel, annotator, db_path, codebook_path):
 
     if excel and fmt != "csv":
         raise UserError("--excel applies to --format csv only")
+    check_output_path(out)
     book = load_codebook(codebook_path)
     with Store(db_path, create=False) as store:
         n = export_items(store, book, out, annotator=annotator, format=fmt, excel=excel)
@@ -234,7 +261,7 @@ def export_cmd(out, fmt, excel, annotator, db_path, codebook_path):
 
 
 @click.command("report")
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("-o", "--output", "out", type=click.Path(allow_dash=True),
               help="Write the summary as CSV here instead of printing a table.")
 @click.option("--excel", is_flag=True, help="With -o: UTF-8 with BOM and ';' separator.")
 @click.option("--annotator", metavar="NAME", help="Use this annotator's labels (default: the adjudicated label, else the newest by anyone).")
@@ -252,6 +279,8 @@ def report_cmd(out, excel, annotator, db_path, codebook_path, as_json):
     """
     from ..export import TableWriter, atomic_output, breakpoint_summary, summary_columns
 
+    if out:
+        check_output_path(out)
     book = load_codebook(codebook_path)
     with Store(db_path, create=False) as store:
         rows = breakpoint_summary(store, book, annotator=annotator)
@@ -303,7 +332,7 @@ def load_sample(store: Store, book, directory: Path) -> list:
 
 
 @click.command("demo")
-@click.option("--db", "db_path", default="whylabel-demo.db", show_default=True, type=click.Path(dir_okay=False),
+@click.option("--db", "db_path", default="whylabel-demo.db", show_default=True, type=click.Path(), callback=_remember_db,
               help="Scratch database for the demo (kept, so you can quit and come back).")
 @click.option("--sample-dir", type=click.Path(file_okay=False, exists=True),
               help="Where the sample feedback lives (default: the sample inside the package).")

@@ -16,7 +16,7 @@ _REASON_COLUMNS = ("reasons", "reason", "labels", "label", "codes", "code", "red
 
 
 def _models_dir_option(f):
-    return click.option("--models-dir", type=click.Path(file_okay=False),
+    return click.option("--models-dir", type=click.Path(),
                         help="Where models live (default: ./models, then the checkout's models/).")(f)
 
 
@@ -172,7 +172,7 @@ def read_gold(path: str, book, *, text_column=None, reasons_column=None, lang_co
 
 
 @click.command("evaluate")
-@click.option("--gold", "gold", required=True, type=click.Path(dir_okay=False, exists=True),
+@click.option("--gold", "gold", required=True, type=click.Path(),
               help="Labeled CSV/TSV/JSON(L): a text column and a reasons column (';'-separated, 'none' = no reason).")
 @click.option("--model", metavar="NAME|PATH|cues", help="Model to score (default: what `whylabel suggest` would use; 'cues' = cue phrases only).")
 @_models_dir_option

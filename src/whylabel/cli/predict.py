@@ -12,13 +12,15 @@ import time
 import click
 
 from . import UserError, codebook_option, db_option, json_option, show_progress
-from .data import _column_options, _source, column_overrides
+from .data import _column_options, _source, column_overrides, make_redactor, redact_option
 from ..codebook import load_codebook
+from ..redact import counts_text
+from ..safefile import check_output_path
 
 
 @click.command("predict")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, allow_dash=True),
+@click.argument("file", type=click.Path(allow_dash=True))
+@click.option("-o", "--output", "out", type=click.Path(allow_dash=True),
               help="Labeled rows: a .csv or .jsonl file, '-' for stdout. Written to a temporary file and "
                    "renamed, so it never exists half-written.")
 @click.option("--output-format", type=click.Choice(["csv", "jsonl"]),
@@ -30,7 +32,7 @@ from ..codebook import load_codebook
 @click.option("--model", metavar="NAME|PATH",
               help="Model name in models/ or a model file (default: the model in use, see `whylabel models`; "
                    "else the shipped default, else the cue phrases).")
-@click.option("--models-dir", type=click.Path(file_okay=False), help="Where models live (default: ./models).")
+@click.option("--models-dir", type=click.Path(), help="Where models live (default: ./models).")
 @click.option("--fast", is_flag=True,
               help="Words only: skip the sentence encoder (several times faster, a little less accurate).")
 @click.option("--min-confidence", type=click.FloatRange(0.5, 1.0), default=0.8, show_default=True,
@@ -39,16 +41,17 @@ from ..codebook import load_codebook
               show_default="number of cores", help="Processes that label in parallel (1 = no extra processes).")
 @click.option("--chunk-size", type=click.IntRange(1, 100_000), default=2000, show_default=True,
               help="Rows per chunk handed to a worker.")
-@click.option("--rejects", metavar="PATH", type=click.Path(dir_okay=False),
+@click.option("--rejects", metavar="PATH", type=click.Path(),
               help="Where bad rows go (default: OUT with .rejects.csv, e.g. labeled.rejects.csv).")
 @click.option("--strict", is_flag=True, help="Stop at the first bad row (naming its row) instead of rejecting it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
+@redact_option
 @_column_options
 @db_option
 @codebook_option
 @json_option
 def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, fast, min_confidence, workers,
-                chunk_size, rejects, strict, quiet, fmt, source, breakpoint, lang, db_path, codebook_path,
+                chunk_size, rejects, strict, quiet, redact, fmt, source, breakpoint, lang, db_path, codebook_path,
                 as_json, **kw):
     """Label a new export with the trained model: every input column plus the model's reasons.
 
@@ -67,6 +70,7 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, fas
       whylabel predict reviews.jsonl -o labeled.csv --excel --workers 2
       whylabel predict huge_export.csv -o labeled.csv --fast          # words only: no sentence encoder
       whylabel predict export.csv -o labeled.csv --into-db    # then: whylabel label
+      whylabel predict tickets.csv -o labeled.csv --redact    # no e-mail, phone, IBAN or card out
       cat tickets.csv | whylabel predict - -o - --output-format jsonl --quiet | jq -c 'select(.needs_review == 1)'
     """
     from ..batch import predict
@@ -76,6 +80,9 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, fas
         raise UserError("say where the labels go: -o OUT (a file, or - for stdout) and/or --into-db")
     if as_json and out == "-":
         raise UserError("--json prints on stdout, which -o - already uses for the rows; write -o FILE")
+    for path in (out, rejects):
+        if path:
+            check_output_path(path)
     book = load_codebook(codebook_path)
     opts = RowOptions(source=_source(source), breakpoint=breakpoint, lang=lang)
     bar = _Progress(file) if show_progress() and not quiet else None
@@ -88,6 +95,7 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, fas
             columns=column_overrides(kw), options=opts, input_format=fmt, model=model, models_dir=models_dir,
             workers=workers, chunk_size=chunk_size, min_confidence=min_confidence, strict=strict,
             store=db_path if into_db else None, progress=bar.update if bar else None, fast=fast,
+            redactor=make_redactor() if redact else None,
         )
     finally:
         if main_thread:
@@ -118,6 +126,8 @@ def summary_text(s) -> str:  # noqa: ANN001 - a batch.PredictSummary
            if s.rejected else ""),
         "  reasons: " + ", ".join(f"{k} {n(v)}" for k, v in s.reasons.items()),
     ]
+    if s.redacted is not None:
+        lines.append("  " + counts_text(s.redacted))
     if s.db:
         lines.append(f"  {s.db}: {n(s.added)} items added, {n(s.duplicates)} already there; "
                      f"review the uncertain ones first with `whylabel label --db {s.db}`")
