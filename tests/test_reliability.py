@@ -23,8 +23,9 @@ import pytest
 
 from conftest import REPO, db_snapshot, write_csv
 from whylabel.store import Store
+from whylabel.resources import default_model_dir
 
-DEFAULT_MODEL = REPO / "models" / "default"
+DEFAULT_MODEL = default_model_dir()
 
 
 def assert_one_line_error(result, expected: str) -> None:

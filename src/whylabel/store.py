@@ -180,6 +180,9 @@ def _scope_filters(
     return where, params
 
 
+DatabaseError = sqlite3.Error  # what the faces catch, without importing sqlite3 themselves
+
+
 def database_error_message(path: str | Path, exc: sqlite3.Error) -> str:
     """One line for an SQLite failure that says what happened to the file and what to do."""
     p = Path(path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import sqlite3
 import sys
 
 import click
@@ -67,12 +66,12 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except WhylabelError as exc:
             raise UserError(str(exc)) from None
-        except sqlite3.Error as exc:  # a full disk, a damaged or read-only database
-            from ..store import database_error_message
+        except Exception as exc:
+            from ..store import DatabaseError, database_error_message  # on failure only: --help stays cheap
 
-            raise UserError(database_error_message(ctx.meta.get(DB_KEY, "the database"), exc)) from None
-        except OSError as exc:
-            if isinstance(exc, BrokenPipeError):
+            if isinstance(exc, DatabaseError):  # a full disk, a damaged or read-only database
+                raise UserError(database_error_message(ctx.meta.get(DB_KEY, "the database"), exc)) from None
+            if not isinstance(exc, OSError) or isinstance(exc, BrokenPipeError):
                 raise
             from ..safefile import describe_os_error
 
