@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=None, help="default: the model's own threshold")
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--fast", action="store_true", help="words only, as `whylabel predict --fast`")
     args = ap.parse_args(argv)
     root = Path(args.data)
     if not root.is_dir():
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     book = load_codebook()
     suggester = CueSuggester(book) if args.model == "cues" else load_suggester(
-        book, args.model, models_dir=args.models_dir)
+        book, args.model, models_dir=args.models_dir, fast=args.fast)
     items = load_dev_set(root)
     t = time.perf_counter()
     probs = suggester.predict_proba([it["text"] for it in items], [it["lang"] for it in items])

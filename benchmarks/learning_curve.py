@@ -63,6 +63,8 @@ def main(argv=None) -> int:
     ap.add_argument("--prior-weight", type=float, default=None)
     ap.add_argument("--from-scratch", action="store_true")
     ap.add_argument("--words-only", action="store_true", help="the --fast model: words only")
+    ap.add_argument("--cv", action="store_true",
+                    help="instead: 5-fold cross-validation on all our labels, as `whylabel train` reports it")
     args = ap.parse_args(argv)
     if not DATA.is_dir():
         print(f"dev data not found at {DATA}", file=sys.stderr)
@@ -75,6 +77,13 @@ def main(argv=None) -> int:
     prior = None if args.from_scratch else load_prior(book)
     weight = PRIOR_WEIGHT if args.prior_weight is None else args.prior_weight
     default = load_suggester(book, "default", fast=args.words_only)
+    if args.cv:
+        result = fit_model(data if not args.words_only else TrainingSet(data.texts, data.langs, data.Y), book,
+                           cv_folds=5, prior=prior, prior_weight=weight, words_only=args.words_only)
+        m = result.metrics
+        print(f"5-fold CV on {len(data)} labeled real texts (prior: {'none' if prior is None else len(prior)}): "
+              f"macro-F1 {m['macro_f1']:.3f}  " + "  ".join(f"{r} {v['f1']:.2f}" for r, v in m["per_reason"].items()))
+        return 0
     sizes = [int(x) for x in args.sizes.split(",")]
     print(f"$ python benchmarks/learning_curve.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     print(f"{len(data)} labeled real texts; held out {args.held_out} per seed; prior "

@@ -2,9 +2,9 @@
 
 Contract: `MeaningClassifier` is a scikit-learn estimator over an (n, DIM) array of sentence
 vectors (`whylabel.encoder`) and an (n, reasons) indicator matrix. Each reason is a logistic
-regression, Platt-calibrated with `CalibratedClassifierCV(method="sigmoid", ensemble=False)`
-(one model on all data, the sigmoid fitted on out-of-fold scores), then kept as plain arrays so
-that predicting is one matrix product and a model file holds nothing but numbers. A reason with
+regression, Platt-calibrated on out-of-fold scores (`calibration.fit_calibrated_linear`: scikit-
+learn's `CalibratedClassifierCV`), then kept as plain arrays so that predicting is one matrix
+product and a model file holds nothing but numbers. A reason with
 too few labels to learn from is inactive: the blend then leaves it to the words.
 """
 
@@ -29,9 +29,9 @@ class MeaningClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, E, Y, sample_weight=None):
-        from sklearn.calibration import CalibratedClassifierCV
         from sklearn.linear_model import LogisticRegression
-        from sklearn.model_selection import StratifiedKFold
+
+        from .calibration import fit_calibrated_linear
 
         E = np.asarray(E, dtype=np.float64)
         Y = np.asarray(Y, dtype=int)
@@ -44,20 +44,12 @@ class MeaningClassifier(ClassifierMixin, BaseEstimator):
         self.active_ = np.zeros(R, dtype=bool)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         for r in range(R):
-            y = Y[:, r]
-            pos = int(y.sum())
-            folds = min(int(self.calibration_folds), pos, n - pos)
-            if pos < int(self.min_positives) or folds < 2:
+            pos = int(Y[:, r].sum())
+            if pos < int(self.min_positives) or min(int(self.calibration_folds), pos, n - pos) < 2:
                 continue
             lr = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=3000)
-            cv = StratifiedKFold(folds, shuffle=True, random_state=int(self.random_state or 0))
-            cal = CalibratedClassifierCV(lr, method="sigmoid", cv=cv, ensemble=False)
-            cal.fit(E, y, sample_weight=w)
-            fitted = cal.calibrated_classifiers_[0]
-            sig = fitted.calibrators[0]  # P = expit(-(a * score + b))
-            self.coef_[r] = fitted.estimator.coef_[0]
-            self.intercept_[r] = fitted.estimator.intercept_[0]
-            self.calibration_[r] = (-float(sig.a_), -float(sig.b_))
+            self.coef_[r], self.intercept_[r], self.calibration_[r] = fit_calibrated_linear(
+                lr, E, Y[:, r], folds=int(self.calibration_folds), seed=int(self.random_state or 0), sample_weight=w)
             self.active_[r] = True
         self.n_features_in_ = self.coef_.shape[1]
         return self

@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .errors import ModelError
+from .calibration import fit_calibrated_linear
 from .encoder import ENCODER_ID
 from .evaluation import evaluate_probabilities
 from .features import Batch, Features, cue_feature_name, text_pair_keys
@@ -241,9 +242,9 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
                 intercept[r] = self.cue_prior[0]
                 mode.append("cues")
                 continue
-            fit_one = _LinearFit(self.C, self.class_weight, float(self.nb_alpha or 0), feats.n_text, rng_seed)
-            coef[r], intercept[r] = fit_one(X_, Y[:, r], sample_weight)
-            calib[r] = _platt(X_, Y[:, r], fit_one, int(self.calibration_folds), rng_seed, sample_weight)
+            linear = ReasonLinear(self.C, self.class_weight, float(self.nb_alpha or 0), feats.n_text, rng_seed)
+            coef[r], intercept[r], calib[r] = fit_calibrated_linear(
+                linear, X_, Y[:, r], folds=int(self.calibration_folds), seed=rng_seed, sample_weight=sample_weight)
             mode.append("model")
         self.__dict__.pop("_features", None)
         self.coef_ = coef
@@ -520,17 +521,22 @@ class BlendedReasonClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-class _LinearFit:
-    """One reason's linear decision: logistic regression, optionally on naive-Bayes-scaled text
-    features (NB-SVM, Wang & Manning 2012: strong on small text sets). The scaling folds into the
-    coefficients, so prediction and evidence stay a plain dot product."""
+class ReasonLinear(ClassifierMixin, BaseEstimator):
+    """One reason's linear decision over the words: logistic regression, optionally on
+    naive-Bayes-scaled text features (NB-SVM, Wang & Manning 2012: strong on small text sets). The
+    scaling folds into the coefficients, so prediction and evidence stay a plain dot product."""
 
-    def __init__(self, C: float, class_weight, nb_alpha: float, n_text: int, seed: int):
-        self.C, self.class_weight, self.nb_alpha, self.n_text, self.seed = C, class_weight, nb_alpha, n_text, seed
+    def __init__(self, C=4.0, class_weight="balanced", nb_alpha=0.0, n_text=0, random_state=0):
+        self.C = C
+        self.class_weight = class_weight
+        self.nb_alpha = nb_alpha
+        self.n_text = n_text
+        self.random_state = random_state
 
-    def __call__(self, X, y, sample_weight=None) -> tuple[np.ndarray, float]:
+    def fit(self, X, y, sample_weight=None):
         from sklearn.linear_model import LogisticRegression
 
+        y = np.asarray(y, dtype=int)
         scale = np.ones(X.shape[1])
         if self.nb_alpha > 0 and self.n_text:
             A = X[:, : self.n_text]
@@ -539,36 +545,24 @@ class _LinearFit:
             scale[: self.n_text] = np.abs(np.log((p / p.sum()) / (q / q.sum()))) + 1e-3
             X = X @ sp_diags(scale)
         lr = LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear",
-                                random_state=self.seed, max_iter=1000)
+                                random_state=self.random_state, max_iter=1000)
         lr.fit(X, y, sample_weight=sample_weight)
-        return lr.coef_[0] * scale, float(lr.intercept_[0])
+        self.coef_ = lr.coef_ * scale
+        self.intercept_ = lr.intercept_
+        self.classes_ = lr.classes_
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        return np.asarray(X @ self.coef_[0]).ravel() + self.intercept_[0]
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
 
 def sp_diags(v: np.ndarray):
     import scipy.sparse as sp
 
     return sp.diags(v, format="csr")
-
-
-def _platt(X, y, fit_one, folds: int, seed: int, sample_weight=None) -> tuple[float, float]:
-    """Platt scaling on out-of-fold scores: what makes "0.8" mean about 80 %."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-
-    pos = int(y.sum())
-    k = min(folds, pos, len(y) - pos)
-    if k < 2:
-        return 1.0, 0.0
-    oof = np.zeros(len(y))
-    for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
-        w, b = fit_one(X[train], y[train], None if sample_weight is None else np.asarray(sample_weight)[train])
-        oof[test] = X[test] @ w + b
-    cal = LogisticRegression(C=1.0, solver="lbfgs")
-    cal.fit(oof[:, None], y)
-    a, b = float(cal.coef_[0, 0]), float(cal.intercept_[0])
-    if a <= 0:  # a calibration that reverses the ranking means no signal: keep the model's order
-        return 1.0, 0.0
-    return a, b
 
 
 def _learn_vocabulary(analyses: list[Analysis], feats: Features, min_df: int, bigrams: bool):
