@@ -33,6 +33,8 @@ def app_for(db, codebook, **kw):
     kw.setdefault("queue", "newest")
     kw.setdefault("retrain_every", 0)
     kw.setdefault("clock", lambda: 0.0)
+    # These keys answer what is on screen: no wait for a human's reaction time between them.
+    kw.setdefault("reaction_time", 0.0)
     return build_app(db, codebook, annotator=kw.pop("annotator", "tester"), **kw)
 
 

@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from ..codebook import Codebook
 from ..store import Store
 from .engine import InProcessEngine, SubprocessEngine, SuggesterFactory, Trainer
-from .label_screen import LabelScreen
+from .label_screen import REACTION_TIME, LabelScreen
 from .session import LabelSession, QueueFilter
 
 
@@ -31,7 +32,7 @@ class LabelApp(App[None]):
 
     def __init__(self, *, store: Store, session: LabelSession, engine, codebook: Codebook,
                  retrain_every: int = 25, blind: bool = False, measure_stalls: bool = False,
-                 freeze_gc: bool = False):
+                 freeze_gc: bool = False, reaction_time: float = REACTION_TIME):
         super().__init__()
         self.store = store
         self.session = session
@@ -43,11 +44,17 @@ class LabelApp(App[None]):
         self.freeze_gc = freeze_gc
         self.max_stall = 0.0  # seconds the event loop was late (benchmarks)
         self._last_tick = 0.0
+        self.key_event: events.Key | None = None  # the key whose bindings run now (or ran last)
         self.label_screen = LabelScreen(session, engine, codebook, db_path=str(store.path),
-                                        retrain_every=retrain_every, blind=blind)
+                                        retrain_every=retrain_every, blind=blind, reaction_time=reaction_time)
 
     def get_default_screen(self) -> Screen:
         return self.label_screen
+
+    def on_key(self, event: events.Key) -> None:
+        """Runs just before Textual runs the key's binding (App._on_key, next in the class order):
+        the labeling screen's actions read when the key was typed from `event.time`."""
+        self.key_event = event
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.store.path.name} · {self.session.annotator}"
@@ -118,6 +125,7 @@ def build_app(
     engine=None,
     measure_stalls: bool = False,
     freeze_gc: bool = False,
+    reaction_time: float = REACTION_TIME,
 ) -> LabelApp:
     """The app on `store_path` for `annotator`; see the module docstring for the engines."""
     store = Store(store_path)
@@ -135,4 +143,4 @@ def build_app(
             engine = InProcessEngine(store.path, codebook, suggester_factory=suggester_factory, trainer=trainer)
     return LabelApp(store=store, session=session, engine=engine, codebook=codebook,
                     retrain_every=retrain_every, blind=blind, measure_stalls=measure_stalls,
-                    freeze_gc=freeze_gc)
+                    freeze_gc=freeze_gc, reaction_time=reaction_time)
