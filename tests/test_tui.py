@@ -502,6 +502,22 @@ def test_a_late_suggestion_never_changes_a_touched_selection_and_updates_an_unto
     assert annotations(db) == [(1, ("trust", "price"), None, "ui"), (2, ("fear",), None, "ui")]
 
 
+def test_any_key_on_an_item_keeps_its_preselection_against_late_suggestions(db, codebook):
+    app = app_for(db, codebook)
+
+    async def scenario(pilot):
+        screen = app.label_screen
+        await pilot.press("m")  # item 1, price pre-selected: the researcher reads the other fields
+        screen.post_message(SuggestionsReady({1: late("features")}, screen.model_id))
+        await pilot.pause()
+        text = panel_text(app)
+        assert "[x] 4 price" in text and "[ ] 5 features" in text and "0.95" in text
+        await pilot.press("enter")
+
+    run(app, scenario)
+    assert annotations(db) == [(1, ("price",), None, "ui")]
+
+
 def test_keys_typed_before_a_late_suggestion_act_on_what_was_on_screen(db, codebook):
     app = app_for(db, codebook, reaction_time=REACTION_TIME)
 

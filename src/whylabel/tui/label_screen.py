@@ -183,7 +183,7 @@ class LabelScreen(Screen[None]):
         pre = self._pre
         if pre is None or pre.current is not cur:
             pre = self._pre = Preselection(cur, [(event_clock(), suggestion)])
-        elif suggestion is not pre.suggestion and not pre.touched and self.selection is None:
+        elif suggestion is not pre.suggestion and not pre.touched:
             pre.shown.append((event_clock(), suggestion))
         return pre
 
@@ -228,8 +228,8 @@ class LabelScreen(Screen[None]):
             return
         suggestion = None if self.blind else self.suggestion_for(cur.item["id"])
         selected = self.selected(cur)
-        self.query_one(ReasonPanel).show(self.codebook, selected, suggestion, blind=self.blind,
-                                         save_hint=self.save_hint(cur, selected, self.preselection(cur).suggestion),
+        hint = self.save_hint(cur, selected, self.preselection(cur).suggestion)
+        self.query_one(ReasonPanel).show(self.codebook, selected, suggestion, blind=self.blind, save_hint=hint,
                                          show_evidence=self.size.height >= 34, layout=False)
 
     def empty_banner(self) -> Text:
