@@ -18,7 +18,8 @@ from whylabel.tui.codebook_screen import CodebookScreen
 from whylabel.tui.filter_screen import FilterScreen
 from whylabel.tui.item_view import ItemView
 from whylabel.tui.label_screen import REACTION_TIME
-from whylabel.tui.messages import QueueReordered, SuggestionsReady
+from whylabel.tui.engine import InProcessEngine, TrainSummary
+from whylabel.tui.messages import QueueReordered, SuggestionsReady, TrainingDone
 from whylabel.tui.reason_panel import ReasonPanel
 from whylabel.tui.session import QueueFilter
 
@@ -590,6 +591,32 @@ def test_keys_typed_before_a_queue_reorder_go_to_the_items_that_were_next(tmp_pa
         await pilot.press("0")  # typed after the reorder: the new order applies again
         assert annotations(db)[-1][0] == before[5]
         assert shown(app) == before[-1]
+
+    run(app, scenario)
+
+
+def test_suggestions_asked_of_the_old_model_are_not_taken_for_the_new_one(db, codebook):
+    class RetrainLandsMidCall(InProcessEngine):
+        """The retrained suggester takes over while a prefetch is being answered by the old one."""
+
+        switch_to = None
+
+        def suggest(self, item_ids, *, want=True):
+            out = super().suggest(item_ids, want=want)
+            if self.switch_to is not None:
+                self._suggester, self.switch_to = self.switch_to, None
+            return out
+
+    engine = RetrainLandsMidCall(db, codebook, suggester_factory=FakeSuggester)
+    app = app_for(db, codebook, engine=engine)
+
+    async def scenario(pilot):
+        screen = app.label_screen
+        assert "0.10" in panel_text(app)  # fake-1: 0.1 for the reasons it does not suggest
+        engine.switch_to = FakeSuggester(model_id="fake-2", low=0.2)
+        screen.post_message(TrainingDone(TrainSummary("fake-2", 3)))
+        await settle(pilot)
+        assert "0.20" in panel_text(app) and "0.10" not in panel_text(app)
 
     run(app, scenario)
 

@@ -569,16 +569,19 @@ class LabelScreen(Screen[None]):
                 break
         if need:
             self._prefetching = True
-            self.prefetch(ids, self.model_id)
+            self.prefetch(ids)
 
     @work(thread=True, group="prefetch", exit_on_error=False)
-    def prefetch(self, item_ids: list[int], model_id: str) -> None:
+    def prefetch(self, item_ids: list[int]) -> None:
+        # Read before the call: a retrain that switches models meanwhile must not have the old model's
+        # suggestions taken for the new one's (at worst they are fetched once more).
+        model_id = self.engine.model_id
         try:
             got = self.engine.suggest(item_ids)
         except Exception as exc:  # noqa: BLE001
             got = {}
             self.post_message(EngineFailed(one_line(exc)))
-        self.post_message(SuggestionsReady(got, self.engine.model_id))
+        self.post_message(SuggestionsReady(got, model_id))
 
     @on(SuggestionsReady)
     def suggestions_ready(self, message: SuggestionsReady) -> None:
@@ -630,7 +633,7 @@ class LabelScreen(Screen[None]):
     @on(QueueReordered)
     def queue_reordered(self, message: QueueReordered) -> None:
         before = self.session.current()
-        self._reorder = (event_clock(), list(message.item_ids), list(self.session.pending))
+        self._reorder = (event_clock(), message.item_ids, list(self.session.pending))
         self._reorder_undone = False
         self.session.reorder(message.item_ids)
         after = self.session.current()
