@@ -1,4 +1,5 @@
-"""`whylabel label` in a real pseudo-terminal: decisions shown as saved survive a SIGKILL."""
+"""`whylabel label` in a real pseudo-terminal: decisions shown as saved survive a SIGKILL; keys typed
+ahead during a background retrain land, in order, on the items they were typed for."""
 
 from __future__ import annotations
 
