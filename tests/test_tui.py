@@ -6,15 +6,20 @@ import asyncio
 import threading
 
 import pytest
-from tui_helpers import FakeSuggester, annotations, current_labels, make_db, plain
+from tui_helpers import KEYWORDS, FakeSuggester, annotations, current_labels, make_db, make_queue_db, plain
 
+from textual import events
 from textual.widgets import OptionList
 
 from whylabel.store import Store
+from whylabel.suggestion import Suggestion
 from whylabel.tui.app import build_app
 from whylabel.tui.codebook_screen import CodebookScreen
 from whylabel.tui.filter_screen import FilterScreen
 from whylabel.tui.item_view import ItemView
+from whylabel.tui.label_screen import REACTION_TIME
+from whylabel.tui.engine import InProcessEngine, TrainSummary
+from whylabel.tui.messages import QueueReordered, SuggestionsReady, TrainingDone
 from whylabel.tui.reason_panel import ReasonPanel
 from whylabel.tui.session import QueueFilter
 
@@ -33,6 +38,8 @@ def app_for(db, codebook, **kw):
     kw.setdefault("queue", "newest")
     kw.setdefault("retrain_every", 0)
     kw.setdefault("clock", lambda: 0.0)
+    # These keys answer what is on screen: no wait for a human's reaction time between them.
+    kw.setdefault("reaction_time", 0.0)
     return build_app(db, codebook, annotator=kw.pop("annotator", "tester"), **kw)
 
 
@@ -450,6 +457,168 @@ def test_real_cue_suggester_and_train_from_store(db, codebook):
     run(app, scenario)
     with Store(db) as s:
         assert s.suggestion(8)["model_id"] == app.label_screen.model_id
+
+
+# -- keys typed ahead, late suggestions ------------------------------------------------------------
+
+
+def late(*reasons: str) -> Suggestion:
+    """A suggestion as a retrain or a late batch delivers it: 0.95 for its reasons, 0.05 for the rest."""
+    return Suggestion({r: 0.95 if r in reasons else 0.05 for r in KEYWORDS}, reasons, {}, 0.5)
+
+
+def typed(*keys: str) -> list[events.Key]:
+    """Key events as the terminal driver makes them, stamped now (when they were typed)."""
+    chars = {"enter": "\r"}
+    return [events.Key(k, chars.get(k, k)) for k in keys]
+
+
+async def until(pilot, done, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if done():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("the UI did not get there in time")
+
+
+def test_a_late_suggestion_never_changes_a_touched_selection_and_updates_an_untouched_one(db, codebook):
+    app = app_for(db, codebook)
+
+    async def scenario(pilot):
+        screen = app.label_screen
+        await pilot.press("1")  # item 1: price pre-selected, trust added
+        screen.post_message(SuggestionsReady({1: late("features")}, screen.model_id))
+        await pilot.pause()
+        text = panel_text(app)
+        assert "[x] 1 trust" in text and "[x] 4 price" in text and "[ ] 5 features" in text
+        assert "0.95" in text  # the new probabilities are shown, the selection stays
+        await pilot.press("enter")
+        assert shown(app) == 2 and "[x] 1 trust" in panel_text(app)  # untouched: the stored suggestion
+        screen.post_message(SuggestionsReady({2: late("fear")}, screen.model_id))
+        await pilot.pause()
+        assert "[x] 2 fear" in panel_text(app) and "[ ] 1 trust" in panel_text(app)
+        await pilot.press("enter")
+
+    run(app, scenario)
+    assert annotations(db) == [(1, ("trust", "price"), None, "ui"), (2, ("fear",), None, "ui")]
+
+
+def test_any_key_on_an_item_keeps_its_preselection_against_late_suggestions(db, codebook):
+    app = app_for(db, codebook)
+
+    async def scenario(pilot):
+        screen = app.label_screen
+        await pilot.press("m")  # item 1, price pre-selected: the researcher reads the other fields
+        screen.post_message(SuggestionsReady({1: late("features")}, screen.model_id))
+        await pilot.pause()
+        text = panel_text(app)
+        assert "[x] 4 price" in text and "[ ] 5 features" in text and "0.95" in text
+        await pilot.press("enter")
+
+    run(app, scenario)
+    assert annotations(db) == [(1, ("price",), None, "ui")]
+
+
+def test_keys_typed_before_a_late_suggestion_act_on_what_was_on_screen(db, codebook):
+    app = app_for(db, codebook, reaction_time=REACTION_TIME)
+
+    async def scenario(pilot):
+        screen = app.label_screen
+        await pilot.pause(REACTION_TIME + 0.05)  # the researcher sees item 1 with price pre-selected
+        keys = typed("1")  # and presses 1; before the key is handled, a retrain's suggestion arrives
+        screen.post_message(SuggestionsReady({1: late("features")}, screen.model_id))
+        await pilot.pause()
+        assert "[x] 5 features" in panel_text(app) and "[ ] 4 price" in panel_text(app)
+        app.post_message(keys[0])
+        await pilot.pause()
+        text = panel_text(app)
+        assert "[x] 1 trust" in text and "[x] 4 price" in text and "[ ] 5 features" in text
+        await pilot.press("enter")
+        await pilot.pause(REACTION_TIME + 0.05)  # item 2 with trust pre-selected, seen
+        keys = typed("enter")  # enter accepts what was seen, not what arrived after the key
+        screen.post_message(SuggestionsReady({2: late("fear")}, screen.model_id))
+        await pilot.pause()
+        app.post_message(keys[0])
+        await until(pilot, lambda: shown(app) == 3)
+
+    run(app, scenario)
+    assert annotations(db) == [(1, ("trust", "price"), None, "ui"), (2, ("trust",), None, "ui")]
+
+
+def test_forty_decisions_typed_ahead_in_one_burst_land_on_their_items_in_queue_order(tmp_path, codebook):
+    db = tmp_path / "queue.db"
+    queue = make_queue_db(db, 60)
+    app = build_app(db, codebook, annotator="tester", suggester_factory=FakeSuggester, queue="newest",
+                    retrain_every=0)
+    preselected: list[int] = []
+
+    async def scenario(pilot):
+        screen = app.label_screen
+        await settle(pilot)
+        preselected.extend(i for i in queue[:40] if "trust" in screen.suggestion_for(i).reasons)
+        for key in typed(*["1", "enter"] * 40):  # typed in one go, faster than the screen follows
+            app.post_message(key)
+        await until(pilot, lambda: screen.session.decisions >= 40)
+        await pilot.pause(0.1)
+
+    run(app, scenario)
+    assert len(preselected) >= 5  # a toggle from the suggestion would have taken trust away here
+    rows = annotations(db)
+    assert [r[0] for r in rows] == queue[:40]
+    assert all("trust" in r[1] for r in rows)
+    assert [r[1] for r in rows[1:]] == [("trust",)] * 39  # typed before their item was on screen
+
+
+def test_keys_typed_before_a_queue_reorder_go_to_the_items_that_were_next(tmp_path, codebook):
+    db = tmp_path / "queue.db"
+    make_queue_db(db, 30)
+    app = build_app(db, codebook, annotator="tester", suggester_factory=FakeSuggester, queue="uncertain",
+                    retrain_every=0)
+    before: list[int] = []
+
+    async def scenario(pilot):
+        screen = app.label_screen
+        await settle(pilot)
+        before.extend(screen.session.pending)
+        keys = typed(*"00000")
+        screen.post_message(QueueReordered(list(reversed(before))))  # e.g. a retrain's new margins
+        await pilot.pause()
+        assert list(screen.session.pending)[:2] == [before[0], before[-1]]
+        for key in keys:
+            app.post_message(key)
+        await until(pilot, lambda: screen.session.decisions == 5)
+        assert [r[0] for r in annotations(db)] == before[:5]
+        await pilot.press("0")  # typed after the reorder: the new order applies again
+        assert annotations(db)[-1][0] == before[5]
+        assert shown(app) == before[-1]
+
+    run(app, scenario)
+
+
+def test_suggestions_asked_of_the_old_model_are_not_taken_for_the_new_one(db, codebook):
+    class RetrainLandsMidCall(InProcessEngine):
+        """The retrained suggester takes over while a prefetch is being answered by the old one."""
+
+        switch_to = None
+
+        def suggest(self, item_ids, *, want=True):
+            out = super().suggest(item_ids, want=want)
+            if self.switch_to is not None:
+                self._suggester, self.switch_to = self.switch_to, None
+            return out
+
+    engine = RetrainLandsMidCall(db, codebook, suggester_factory=FakeSuggester)
+    app = app_for(db, codebook, engine=engine)
+
+    async def scenario(pilot):
+        screen = app.label_screen
+        assert "0.10" in panel_text(app)  # fake-1: 0.1 for the reasons it does not suggest
+        engine.switch_to = FakeSuggester(model_id="fake-2", low=0.2)
+        screen.post_message(TrainingDone(TrainSummary("fake-2", 3)))
+        await settle(pilot)
+        assert "0.20" in panel_text(app) and "0.10" not in panel_text(app)
+
+    run(app, scenario)
 
 
 # -- help, palette, quitting ----------------------------------------------------------------------

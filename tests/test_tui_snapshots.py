@@ -25,7 +25,7 @@ def db(tmp_path):
 
 def app_for(db, codebook):
     return build_app(db, codebook, annotator="tester", suggester_factory=FakeSuggester, queue="newest",
-                     retrain_every=0, clock=lambda: 0.0)
+                     retrain_every=0, clock=lambda: 0.0, reaction_time=0.0)  # keys answer the screen
 
 
 async def settled(pilot):

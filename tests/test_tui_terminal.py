@@ -1,4 +1,5 @@
-"""`whylabel label` in a real pseudo-terminal: decisions shown as saved survive a SIGKILL."""
+"""`whylabel label` in a real pseudo-terminal: decisions shown as saved survive a SIGKILL; keys typed
+ahead during a background retrain land, in order, on the items they were typed for."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
-from tui_helpers import annotations, make_db
+from tui_helpers import annotations, make_db, make_queue_db
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -46,12 +48,36 @@ ESC = rb"(?:\x1b\[[0-9;]*m)*"  # style changes between segments of one line
 SAVED = re.compile(rb"(saved|relabeled) #(\d+): " + ESC + rb"([a-z, ]+?)" + ESC + rb" \xc2\xb7 (\d+) this session")
 
 
-def spawn_label(db: Path, *args: str):
+def spawn_label(db: Path, *args: str, retrain_every: int = 0):
     env = {**os.environ, "TERM": "xterm-256color", "WHYLABEL_ANNOTATOR": "pty", "COLUMNS": "100", "LINES": "30"}
     env.pop("CI", None)
     exe = str(Path(sys.executable).with_name("whylabel"))
-    return pexpect.spawn(exe, ["label", "--db", str(db), "--queue", "newest", "--retrain-every", "0", *args],
-                         env=env, dimensions=(30, 100), timeout=20)
+    # cwd: a retrained model is saved under ./models
+    return pexpect.spawn(exe, ["label", "--db", str(db), "--queue", "newest", "--retrain-every", str(retrain_every),
+                               *args], env=env, dimensions=(30, 100), timeout=20, cwd=str(db.parent))
+
+
+class Drain(threading.Thread):
+    """Reads the screen while keys are sent, as a terminal does: a full pty would stall the UI."""
+
+    def __init__(self, child):
+        super().__init__(daemon=True)
+        self.child = child
+        self.screen = bytearray()
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.screen += self.child.read_nonblocking(65536, timeout=0.05)
+            except pexpect.TIMEOUT:
+                continue
+            except pexpect.EOF:
+                return
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(5)
 
 
 def test_sigkill_loses_no_decision_shown_as_saved(tmp_path):
@@ -111,3 +137,42 @@ def test_reopening_continues_where_the_researcher_stopped(tmp_path):
     finally:
         if child.isalive():
             child.kill(signal.SIGKILL)
+
+
+def test_keys_typed_ahead_during_a_background_retrain_land_in_order(tmp_path):
+    """1 + enter sent 60 times 30 ms apart, then 40 times at once, while the model retrains: each
+    decision is trust, for the next item of the queue, none lost or doubled."""
+    db = tmp_path / "ahead.db"
+    queue = make_queue_db(db, 240, labeled=60)  # enough labels for the retrain
+    child = spawn_label(db, retrain_every=5)
+    drain = None
+    try:
+        child.expect("labeled")
+        child.expect(rb"model: (?!loading)", timeout=60)
+        child.expect("\u2591".encode(), timeout=60)  # a probability bar: suggestions pre-select reasons now
+        drain = Drain(child)
+        drain.start()
+        child.send("s")  # the first item goes to the end: every key below is typed ahead of its item
+        for _ in range(60):
+            time.sleep(0.03)
+            child.send("1")
+            time.sleep(0.03)
+            child.send("\r")
+        child.send("1\r" * 40)
+        deadline = time.monotonic() + 60
+        while len(annotations(db, "pty")) < 100 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)  # nothing more arrives
+        drain.stop()
+        assert b"training in the background" in drain.screen  # the retrain ran while keys came in
+        child.send("q")
+        child.expect(r"\d+ decisions? saved to")
+        child.expect(pexpect.EOF)
+    finally:
+        if drain is not None:
+            drain.stop()
+        if child.isalive():
+            child.kill(signal.SIGKILL)
+    rows = annotations(db, "pty")
+    assert [r[0] for r in rows if "trust" not in r[1]] == []
+    assert [r[0] for r in rows] == queue[1:101]

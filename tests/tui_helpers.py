@@ -96,3 +96,57 @@ def plain(renderable, width: int = 120) -> str:
     console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
     console.print(renderable)
     return console.export_text()
+
+
+# A longer queue, generated: what customers say per reason, in English and Dutch. The English
+# trust phrases contain the fake suggester's keywords ("promised", "scam"), so it pre-selects trust.
+PHRASES = {
+    "en": {
+        "trust": ("they promised delivery on Friday and nothing came", "this shop looks like a scam to me",
+                  "the tracking page promised a parcel that never existed"),
+        "fear": ("I'm afraid my card gets charged twice", "afraid the parcel gets lost on the way"),
+        "uncertainty": ("it is unclear when my order ships", "unclear which size I should pick"),
+        "price": ("far too expensive for what you get", "shipping is expensive compared to other shops"),
+        "features": ("the zipper was broken after a week", "the app is broken when I try to pay"),
+        "terms": ("a return costs me 6 euros", "the return window of 14 days is too short"),
+    },
+    "nl": {
+        "trust": ("ze beloofden levering op vrijdag, niets gekregen", "ik vertrouw deze webshop niet meer"),
+        "fear": ("ik ben bang dat ik twee keer betaal", "bang dat mijn pakket kwijtraakt"),
+        "uncertainty": ("onduidelijk wanneer mijn bestelling komt", "geen idee welke maat ik moet nemen"),
+        "price": ("veel te duur voor wat het is", "de verzendkosten zijn te duur"),
+        "features": ("kapot aangekomen, de rits werkt niet", "de jas was kapot bij levering"),
+        "terms": ("retour sturen kost geld", "de retourtermijn van 14 dagen is te kort"),
+    },
+}
+OPENERS = {"en": ("Honestly,", "Second order and", "Hi team,", "Well,", ""),
+           "nl": ("Eerlijk gezegd:", "Tweede bestelling en", "Hallo,", "Tja,", "")}
+
+
+def make_queue_db(path: Path, items: int, *, labeled: int = 0, seed: int = 3) -> list[int]:
+    """`items` generated feedback items, newest first by id; the first `labeled` are labeled (by
+    "import") with the reasons their text was made from. Returns the ids of the unlabeled ones in
+    the newest-first queue order."""
+    import random
+
+    rng = random.Random(seed)
+    reasons = list(KEYWORDS)
+    recs = []
+    for i in range(items):
+        lang = "nl" if i % 3 == 2 else "en"
+        chosen = rng.sample(reasons, 2 if rng.random() < 0.3 else 1)
+        parts = [rng.choice(PHRASES[lang][r]) for r in chosen]
+        glue = " en " if lang == "nl" else " and "
+        text = f"{rng.choice(OPENERS[lang])} {glue.join(parts)}.".strip()
+        text = text[0].upper() + text[1:]
+        bp = BREAKPOINTS[i % len(BREAKPOINTS)]["name"]
+        recs.append(ItemRecord(hash=f"g{i}", source=("survey", "review", "ticket")[i % 3], text=text,
+                               external_id=f"G-{i + 1}", breakpoint=bp, lang=lang, rating=float(1 + i % 5),
+                               created_at=f"2026-03-{28 - i // 48:02d}T{23 - i // 2 % 24:02d}:{59 - i % 2:02d}:00",
+                               meta={"shop": "Verskist"},
+                               reasons=tuple(r for r in reasons if r in chosen) if i < labeled else None))
+    with Store(path) as s:
+        s.upsert_breakpoints(BREAKPOINTS)
+        s.import_records(recs, path="generated", annotator="import")
+        ids = [r[0] for r in s.db.execute("SELECT id FROM items ORDER BY id")]
+    return ids[labeled:]

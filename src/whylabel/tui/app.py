@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -22,7 +23,7 @@ from ..codebook import Codebook
 from ..store import Store
 from ..suggestion import SuggesterFactory
 from .engine import InProcessEngine, SubprocessEngine, Trainer
-from .label_screen import LabelScreen
+from .label_screen import REACTION_TIME, LabelScreen
 from .session import LabelSession, QueueFilter
 from .team import DEFAULT_SHARE, TEAM_QUEUES, TeamLabelScreen, TeamSession
 
@@ -34,7 +35,7 @@ class LabelApp(App[None]):
     BINDINGS = [Binding("a", "agreement", "agreement", show=False)]
 
     def __init__(self, *, store: Store, session: LabelSession, engine, codebook: Codebook,
-                 retrain_every: int = 25, blind: bool = False):
+                 retrain_every: int = 25, blind: bool = False, reaction_time: float = REACTION_TIME):
         super().__init__()
         self.store = store
         self.session = session
@@ -42,12 +43,18 @@ class LabelApp(App[None]):
         self.codebook = codebook
         self.retrain_every = retrain_every
         self.blind = blind
+        self.key_event: events.Key | None = None  # the key whose bindings run now (or ran last)
         screen = TeamLabelScreen if isinstance(session, TeamSession) else LabelScreen
         self.label_screen = screen(session, engine, codebook, db_path=str(store.path),
-                                   retrain_every=retrain_every, blind=blind)
+                                   retrain_every=retrain_every, blind=blind, reaction_time=reaction_time)
 
     def get_default_screen(self) -> Screen:
         return self.label_screen
+
+    def on_key(self, event: events.Key) -> None:
+        """Runs just before Textual runs the key's binding (App._on_key, next in the class order):
+        the labeling screen's actions read when the key was typed from `event.time`."""
+        self.key_event = event
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.store.path.name} · {self.session.annotator}"
@@ -125,6 +132,7 @@ def build_app(
     engine=None,
     share: float = DEFAULT_SHARE,
     ranked: Iterable[int] = (),
+    reaction_time: float = REACTION_TIME,
 ) -> LabelApp:
     """The app on `store_path` for `annotator`; see the module docstring for the engines.
 
@@ -150,4 +158,4 @@ def build_app(
         else:
             engine = InProcessEngine(store.path, codebook, suggester_factory=suggester_factory, trainer=trainer)
     return LabelApp(store=store, session=session, engine=engine, codebook=codebook,
-                    retrain_every=retrain_every, blind=blind)
+                    retrain_every=retrain_every, blind=blind, reaction_time=reaction_time)

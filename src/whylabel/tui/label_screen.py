@@ -4,14 +4,25 @@ Contract: every key goes through `LabelSession`, which commits a decision before
 drawn. Blocking work (loading the suggester, suggesting ahead, retraining, filling the queue's
 suggestions) runs in thread workers that talk to an engine and post messages back; the UI thread
 only reads one item and its stored suggestion per keystroke.
+
+Keys act on what the researcher could see when they typed them, not on what changed since: a key
+event carries the moment the terminal driver read it (`Key.time`), and the screen keeps, for the
+current item, each pre-selection it showed and since when (`Preselection`). A reason key typed
+before the item had been on screen for `reaction_time` (typed ahead, or faster than anyone reads)
+adds the reason to nothing pre-selected (your own label when relabeling); Enter typed ahead accepts
+what is proposed now. A suggestion that arrives after the researcher touched the item updates
+the probabilities and evidence but never the selection. A queue reorder does not move the items
+that keys typed before it are on their way to.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from itertools import islice
 
 from rich.text import Text
 from textual import on, work
+from textual._time import get_time as event_clock  # the clock of `Key.time`
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -39,7 +50,32 @@ from .session import Current, LabelSession, QueueFilter
 
 PREFETCH = 48  # suggestions fetched ahead of the current item
 FILL_CHUNK = 128  # ids per background fill step (a prefetch waits at most one step)
+# Seconds a pre-selection must have been on screen before a key can answer it: quicker than anyone
+# perceives a change (about a fifth of a second), the key was typed for what was there before.
+REACTION_TIME = 0.2
 _MISSING = object()
+AHEAD = object()  # `Preselection.seen` for a key typed before the item was on screen
+
+
+@dataclass
+class Preselection:
+    """The suggestions the current item has shown its pre-selection from, and since when."""
+
+    current: Current  # the session's item state these belong to (a new one per item shown)
+    shown: list[tuple[float, Suggestion | None]] = field(default_factory=list)
+    touched: bool = False  # a key acted on the item: later suggestions no longer change the selection
+
+    @property
+    def suggestion(self) -> Suggestion | None:
+        """What the pre-selection on screen comes from."""
+        return self.shown[-1][1]
+
+    def seen(self, typed_at: float, reaction_time: float) -> Suggestion | None | object:
+        """The suggestion whose pre-selection a key typed at `typed_at` answered, or AHEAD."""
+        for since, suggestion in reversed(self.shown):
+            if since + reaction_time <= typed_at:
+                return suggestion
+        return AHEAD
 
 
 
@@ -68,7 +104,7 @@ class LabelScreen(Screen[None]):
     ]
 
     def __init__(self, session: LabelSession, engine, codebook: Codebook, *, db_path: str,
-                 retrain_every: int = 25, blind: bool = False):
+                 retrain_every: int = 25, blind: bool = False, reaction_time: float = REACTION_TIME):
         super().__init__()
         self.session = session
         self.engine = engine
@@ -78,6 +114,12 @@ class LabelScreen(Screen[None]):
         self.blind = blind
         self.by_key = {r.key: r.name for r in codebook.reasons}
         self.selection: set[str] | None = None  # None: untouched (the default is pre-selected)
+        self.reaction_time = reaction_time
+        self._pre: Preselection | None = None
+        self._last_key = None  # the key event whose time an action used last
+        # A queue reorder and the order before it, while keys typed before it may still come.
+        self._reorder: tuple[float, list[int], list[int]] | None = None
+        self._reorder_undone = False
         self.show_fields = False
         self.message: Text | str = ""
         self.model_status = "model: loading in the background…"
@@ -133,7 +175,27 @@ class LabelScreen(Screen[None]):
     def selected(self, cur: Current) -> set[str]:
         if self.selection is not None:
             return self.selection
-        return self.default_selection(cur, None if self.blind else self.suggestion_for(cur.item["id"]))
+        return self.default_selection(cur, self.preselection(cur).suggestion)
+
+    def preselection(self, cur: Current) -> Preselection:
+        """The current item's pre-selection history, with the newest suggestion added while untouched."""
+        suggestion = None if self.blind else self.suggestion_for(cur.item["id"])
+        pre = self._pre
+        if pre is None or pre.current is not cur:
+            pre = self._pre = Preselection(cur, [(event_clock(), suggestion)])
+        elif suggestion is not pre.suggestion and not pre.touched:
+            pre.shown.append((event_clock(), suggestion))
+        return pre
+
+    def typed_at(self, *keys: str) -> float:
+        """When the key running this action was typed; now for an action without one (the palette)."""
+        event = getattr(self.app, "key_event", None)
+        if event is None or event is self._last_key or event.key not in keys:
+            return event_clock()
+        self._last_key = event
+        if self._reorder is not None:
+            self.keep_order_for(event.time)
+        return event.time
 
     def refresh_view(self, layout: bool = False) -> None:
         """Draw the current item; `layout` only when sizes may change (mount, resize)."""
@@ -151,7 +213,7 @@ class LabelScreen(Screen[None]):
             selected = self.selected(cur)
             item_view.show(cur.item, suggestion, self.codebook, blind=self.blind, show_fields=self.show_fields,
                            note=cur.note, banner=self.review_banner(cur))
-            hint = self.save_hint(cur, selected, suggestion)
+            hint = self.save_hint(cur, selected, self.preselection(cur).suggestion)
         self.query_one(ReasonPanel).show(self.codebook, selected, suggestion, blind=self.blind, save_hint=hint,
                                          show_evidence=self.size.height >= 34, layout=layout)
         self.update_progress()
@@ -166,8 +228,8 @@ class LabelScreen(Screen[None]):
             return
         suggestion = None if self.blind else self.suggestion_for(cur.item["id"])
         selected = self.selected(cur)
-        self.query_one(ReasonPanel).show(self.codebook, selected, suggestion, blind=self.blind,
-                                         save_hint=self.save_hint(cur, selected, suggestion),
+        hint = self.save_hint(cur, selected, self.preselection(cur).suggestion)
+        self.query_one(ReasonPanel).show(self.codebook, selected, suggestion, blind=self.blind, save_hint=hint,
                                          show_evidence=self.size.height >= 34, layout=False)
 
     def empty_banner(self) -> Text:
@@ -247,22 +309,38 @@ class LabelScreen(Screen[None]):
     # -- keys -----------------------------------------------------------------------------------
 
     def action_toggle(self, key: str) -> None:
+        typed_at = self.typed_at(str(key))
         reason = self.by_key.get(str(key))
         cur = self.session.current()
         if reason is None or cur is None:
             return
-        selection = set(self.selected(cur))
-        selection ^= {reason}
-        self.selection = selection
+        pre = self.preselection(cur)
+        if self.selection is None:
+            seen = pre.seen(typed_at, self.reaction_time)
+            if seen is AHEAD:  # no pre-selection was seen: the key chooses the reason
+                base = set(cur.label or ())
+            else:
+                base = self.default_selection(cur, seen)
+        else:
+            base = self.selection
+        pre.touched = True
+        self.selection = base ^ {reason}
         self.refresh_reasons()
 
     def action_save(self) -> None:
+        typed_at = self.typed_at("enter")
         cur = self.session.current()
         if cur is None:
             self.say("Nothing to save: the queue is empty.")
             return
-        suggestion = None if self.blind else self.suggestion_for(cur.item["id"])
-        selected = self.selected(cur)
+        if self.selection is None:
+            pre = self.preselection(cur)
+            seen = pre.seen(typed_at, self.reaction_time)
+            suggestion = pre.suggestion if seen is AHEAD else seen  # typed ahead: what is proposed now
+            selected = self.default_selection(cur, suggestion)
+        else:
+            suggestion = None
+            selected = self.selection
         if not selected and not self.may_save_empty(cur, suggestion):
             self.say(Text.assemble("Nothing selected: press ", ("1-6", "bold"), " to choose reasons, or ",
                                    ("0", "bold"), " for no breakpoint reason."))
@@ -270,6 +348,7 @@ class LabelScreen(Screen[None]):
         self.decide(selected)
 
     def action_save_none(self) -> None:
+        self.typed_at("0")
         if self.session.current() is None:
             return
         self.decide(set())
@@ -289,6 +368,7 @@ class LabelScreen(Screen[None]):
         self.maybe_prefetch()
 
     def action_skip(self) -> None:
+        self.typed_at("s")
         cur = self.session.current()
         if cur is None:
             return
@@ -303,6 +383,7 @@ class LabelScreen(Screen[None]):
         self.maybe_prefetch()
 
     def action_undo(self) -> None:
+        self.typed_at("u", "ctrl+z")
         d = self.session.undo()
         if d is None:
             self.say("Nothing to undo in this session.")
@@ -315,6 +396,7 @@ class LabelScreen(Screen[None]):
         self.refresh_view()
 
     def action_back(self) -> None:
+        self.typed_at("left")
         if self.session.back():
             self.selection = None
             self.message = "←/→ walk through your labels · enter relabels · → past the newest returns to the queue"
@@ -323,6 +405,7 @@ class LabelScreen(Screen[None]):
             self.say("No earlier labels." if self.session.history else "You have not labeled anything yet.")
 
     def action_forward(self) -> None:
+        self.typed_at("right")
         if self.session.forward():
             self.selection = None
             self.message = "" if self.session.review is None else self.message
@@ -330,6 +413,7 @@ class LabelScreen(Screen[None]):
             self.maybe_prefetch()
 
     def action_fields(self) -> None:
+        self.touch()
         self.show_fields = not self.show_fields
         self.refresh_view()
 
@@ -343,6 +427,7 @@ class LabelScreen(Screen[None]):
         cur = self.session.current()
         if cur is None:
             return
+        self.touch()
 
         def done(value: str | None) -> None:
             if value is None:
@@ -354,6 +439,12 @@ class LabelScreen(Screen[None]):
 
         self.app.push_screen(PromptScreen(f"Note for #{cur.item['id']}", value=cur.note or "",
                                           placeholder="why you decided this way, doubts, …"), done)
+
+    def touch(self) -> None:
+        """The researcher works on this item: keep its pre-selection as it is now."""
+        cur = self.session.current()
+        if cur is not None:
+            self.preselection(cur).touched = True
 
     def action_search(self) -> None:
         def done(value: str | None) -> None:
@@ -381,6 +472,7 @@ class LabelScreen(Screen[None]):
 
     def apply_filter(self, f: QueueFilter) -> None:
         self.session.load_queue(f)
+        self._reorder = None
         self.selection = None
         n = len(self.session.pending)
         self.message = f"filter: {f.describe()} · {n:,} item{'s' if n != 1 else ''} to go"
@@ -483,16 +575,19 @@ class LabelScreen(Screen[None]):
                 break
         if need:
             self._prefetching = True
-            self.prefetch(ids, self.model_id)
+            self.prefetch(ids)
 
     @work(thread=True, group="prefetch", exit_on_error=False)
-    def prefetch(self, item_ids: list[int], model_id: str) -> None:
+    def prefetch(self, item_ids: list[int]) -> None:
+        # Read before the call: a retrain that switches models meanwhile must not have the old model's
+        # suggestions taken for the new one's (at worst they are fetched once more).
+        model_id = self.engine.model_id
         try:
             got = self.engine.suggest(item_ids)
         except Exception as exc:  # noqa: BLE001
             got = {}
             self.post_message(EngineFailed(one_line(exc)))
-        self.post_message(SuggestionsReady(got, self.engine.model_id))
+        self.post_message(SuggestionsReady(got, model_id))
 
     @on(SuggestionsReady)
     def suggestions_ready(self, message: SuggestionsReady) -> None:
@@ -544,8 +639,25 @@ class LabelScreen(Screen[None]):
     @on(QueueReordered)
     def queue_reordered(self, message: QueueReordered) -> None:
         before = self.session.current()
+        self._reorder = (event_clock(), message.item_ids, list(self.session.pending))
+        self._reorder_undone = False
         self.session.reorder(message.item_ids)
         after = self.session.current()
         if (before and before.item["id"]) != (after and after.item["id"]):
             self.refresh_view()
         self.maybe_prefetch()
+
+    def keep_order_for(self, typed_at: float) -> None:
+        """Keys typed before the last reorder go to the items that were next when they were typed;
+        the first key typed after it brings the new order back."""
+        assert self._reorder is not None
+        reordered_at, new_order, old_order = self._reorder
+        if typed_at < reordered_at:
+            if not self._reorder_undone:
+                self.session.reorder(old_order)
+                self._reorder_undone = True
+            return
+        if self._reorder_undone:
+            self.session.reorder(new_order)
+            self.maybe_prefetch()
+        self._reorder = None
