@@ -248,7 +248,8 @@ def test_the_labeling_ui_keeps_the_model_in_use_when_a_retrain_scores_below_it(c
                           for i, (t, lang, _) in enumerate(TEAM * 2)], path="test")
     app = build_app(db_path, codebook, annotator="anna", queue="newest", retrain_every=25,
                     suggester_factory=lambda book: load_suggester(book, models_dir=models),
-                    trainer=team_trainer(models_dir=models, from_scratch=True), clock=lambda: 0.0)
+                    trainer=team_trainer(models_dir=models, from_scratch=True), clock=lambda: 0.0,
+                    reaction_time=0.0)  # each key answers what is on screen (pauses between keys)
 
     async def scenario():
         async with app.run_test(size=(100, 30)) as pilot:
@@ -258,8 +259,12 @@ def test_the_labeling_ui_keeps_the_model_in_use_when_a_retrain_scores_below_it(c
             before = screen.model_id
             assert before.startswith("default-")
             for k in range(25):
+                item = screen.session.current().item["id"]
                 await pilot.press("0" if k % 5 == 4 else "enter")  # accept the suggestion, or "no reason"
                 await pilot.pause()
+                if screen.session.current().item["id"] == item:  # nothing was pre-selected to accept
+                    await pilot.press("0")
+                    await pilot.pause()
             await app.workers.wait_for_complete()
             await pilot.pause()
             assert screen.model_id == before

@@ -315,14 +315,14 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
         `features.is_fragment`: "nt", "123") are never units: they count in the score but tell a researcher nothing. Weights are calibrated
         log-odds: the reason's score would drop by that much without the unit.
         """
-        P = len(docs)
-        if not P:
+        n_pairs = len(docs)
+        if not n_pairs:
             return EvidenceUnits.empty()
-        t = batch.tokens
+        tok = batch.tokens
         feats = self.features
-        pd = np.asarray(docs, dtype=np.int64)
-        pr = np.asarray(reasons, dtype=np.int64)
-        off = t.offsets
+        pair_doc = np.asarray(docs, dtype=np.int64)
+        pair_reason = np.asarray(reasons, dtype=np.int64)
+        off = tok.offsets
         total = int(off[-1])
         inv_norm = 1.0 / batch.norms
 
@@ -335,94 +335,94 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
         ts = batch.token_scores
         if kernels is not None and ts.dtype == np.float32 and ts.flags.c_contiguous:
             c = np.ascontiguousarray
-            u0 = kernels.evidence_units(c(off), c(pd), c(pr), ts, c(inv_norm), feats._quiet.view(np.uint8), c(t.gid))
+            token_units = kernels.evidence_units(c(off), c(pair_doc), c(pair_reason), ts, c(inv_norm), feats._quiet.view(np.uint8), c(tok.gid))
         else:
-            owner, pos = ragged(off[pd], off[pd + 1] - off[pd])
-            w = ts[pos, pr[owner]] * inv_norm[pd[owner]]
-            idx = np.flatnonzero((w > 0) & ~feats._quiet[t.gid[pos]])
-            u0 = owner[idx], pos[idx], w[idx]
-        u_pair, u_s, u_w = [u0[0]], [u0[1]], [u0[2]]
-        u_e = [u_s[0] + 1]
+            owner, pos = ragged(off[pair_doc], off[pair_doc + 1] - off[pair_doc])
+            w = ts[pos, pair_reason[owner]] * inv_norm[pair_doc[owner]]
+            idx = np.flatnonzero((w > 0) & ~feats._quiet[tok.gid[pos]])
+            token_units = owner[idx], pos[idx], w[idx]
+        unit_pair, unit_start, unit_weight = [token_units[0]], [token_units[1]], [token_units[2]]
+        unit_end = [unit_start[0] + 1]
 
-        mlens = t.m_offsets[pd + 1] - t.m_offsets[pd]
+        mlens = tok.m_offsets[pair_doc + 1] - tok.m_offsets[pair_doc]
         n_cue = 0
         if mlens.sum():
-            m_owner, mi = ragged(t.m_offsets[pd], mlens)
-            r_m, d_m = pr[m_owner], pd[m_owner]
-            s_g = off[d_m] + t.m_start[mi]
-            e_g = off[d_m] + t.m_end[mi]
-            wm = np.zeros(len(mi))
-            for j in range(int((e_g - s_g).max())):
-                p = s_g + j
-                inside = p < e_g
-                wm[inside] += batch.token_scores[p[inside], r_m[inside]]
-            wm *= inv_norm[d_m]
-            f = feats.cue_feat[t.m_cue[mi]]
+            match_pair, match = ragged(tok.m_offsets[pair_doc], mlens)
+            match_reason, match_doc = pair_reason[match_pair], pair_doc[match_pair]
+            match_start = off[match_doc] + tok.m_start[match]
+            match_end = off[match_doc] + tok.m_end[match]
+            cue_weight = np.zeros(len(match))
+            for j in range(int((match_end - match_start).max())):
+                p = match_start + j
+                inside = p < match_end
+                cue_weight[inside] += batch.token_scores[p[inside], match_reason[inside]]
+            cue_weight *= inv_norm[match_doc]
+            f = feats.cue_feat[tok.m_cue[match]]
             if (f >= 0).any():
-                fc = np.maximum(f, 0)
-                wm += np.where(f >= 0, self.coef_[r_m, fc] * feats.idf[fc] * inv_norm[d_m], 0.0)
-            rr = feats.cue_reason[t.m_cue[mi]]
-            c = t.cue_counts[d_m, rr]
-            wm += self.coef_[r_m, feats.n_text + rr] * self.cue_weight * np.log1p(c) / np.maximum(c, 1)
+                cue_feat = np.maximum(f, 0)
+                cue_weight += np.where(f >= 0, self.coef_[match_reason, cue_feat] * feats.idf[cue_feat] * inv_norm[match_doc], 0.0)
+            match_cue_reason = feats.cue_reason[tok.m_cue[match]]
+            c = tok.cue_counts[match_doc, match_cue_reason]
+            cue_weight += self.coef_[match_reason, feats.n_text + match_cue_reason] * self.cue_weight * np.log1p(c) / np.maximum(c, 1)
             # A one-word cue phrase that is a stop word or a scrap is no more telling than the word.
-            lone_quiet = ((e_g - s_g) == 1) & feats._quiet[t.gid[s_g]]
-            keep = np.flatnonzero((wm > 0) & ~lone_quiet)
+            lone_quiet = ((match_end - match_start) == 1) & feats._quiet[tok.gid[match_start]]
+            keep = np.flatnonzero((cue_weight > 0) & ~lone_quiet)
             if len(keep):
                 # A token inside one of its pair's cue phrases is evidence through the phrase only
                 # (a pair is a text and a reason, and a position belongs to one text).
-                cp, cs, ce = m_owner[keep], s_g[keep], e_g[keep]
+                cue_pair, cue_start, cue_end = match_pair[keep], match_start[keep], match_end[keep]
                 covered = np.zeros((total, len(self.classes_)), dtype=bool)
-                cr = pr[cp]
-                for j in range(int((ce - cs).max())):
-                    inside = cs + j < ce
-                    covered[cs[inside] + j, cr[inside]] = True
-                free = np.flatnonzero(~covered[u_s[0], pr[u_pair[0]]])
-                u_pair[0], u_w[0], u_s[0], u_e[0] = u_pair[0][free], u_w[0][free], u_s[0][free], u_e[0][free]
-                u_pair.append(cp)
-                u_w.append(wm[keep])
-                u_s.append(cs)
-                u_e.append(ce)
+                cue_reason = pair_reason[cue_pair]
+                for j in range(int((cue_end - cue_start).max())):
+                    inside = cue_start + j < cue_end
+                    covered[cue_start[inside] + j, cue_reason[inside]] = True
+                free = np.flatnonzero(~covered[unit_start[0], pair_reason[unit_pair[0]]])
+                unit_pair[0], unit_weight[0], unit_start[0], unit_end[0] = unit_pair[0][free], unit_weight[0][free], unit_start[0][free], unit_end[0][free]
+                unit_pair.append(cue_pair)
+                unit_weight.append(cue_weight[keep])
+                unit_start.append(cue_start)
+                unit_end.append(cue_end)
                 n_cue = len(keep)
-        pair = np.concatenate(u_pair)
-        w = np.concatenate(u_w)
-        s_ = np.concatenate(u_s)
-        e_ = np.concatenate(u_e)
+        pair = np.concatenate(unit_pair)
+        w = np.concatenate(unit_weight)
+        unit_from = np.concatenate(unit_start)
+        unit_to = np.concatenate(unit_end)
         if not len(pair):
             return EvidenceUnits.empty()
         is_cue = np.zeros(len(pair), dtype=bool)
         if n_cue:
             is_cue[-n_cue:] = True
         # Only units within a tenth of their pair's strongest can make the top few: sort those.
-        best = np.zeros(P)
+        best = np.zeros(n_pairs)
         np.maximum.at(best, pair, w)
         keep = np.flatnonzero(w >= 0.1 * best[pair])
         # By pair, then weight; on a tie (cue phrases alone) the longer phrase says more.
-        key = pair[keep] * (2.0 * float(w.max()) + 1.0) - w[keep] - 1e-9 * (e_[keep] - s_[keep])
+        key = pair[keep] * (2.0 * float(w.max()) + 1.0) - w[keep] - 1e-9 * (unit_to[keep] - unit_from[keep])
         order = keep[np.argsort(key, kind="stable")]
-        pair, w, s_, e_, is_cue = pair[order], w[order], s_[order], e_[order], is_cue[order]
-        first = np.searchsorted(pair, np.arange(P + 1))
+        pair, w, unit_from, unit_to, is_cue = pair[order], w[order], unit_from[order], unit_to[order], is_cue[order]
+        first = np.searchsorted(pair, np.arange(n_pairs + 1))
         rank = np.arange(len(pair)) - first[pair]
         sel = np.flatnonzero(rank <= top_k)  # +1: overlapping cue phrases
-        pair, w, s_, e_, is_cue, rank = pair[sel], w[sel], s_[sel], e_[sel], is_cue[sel], rank[sel]
+        pair, w, unit_from, unit_to, is_cue, rank = pair[sel], w[sel], unit_from[sel], unit_to[sel], is_cue[sel], rank[sel]
         # Token units never overlap another unit of their pair (tokens inside its phrases were
         # dropped), so only pairs with two overlapping phrases need the greedy walk below.
         clash = np.zeros(len(pair), dtype=bool)
         cue_at = np.flatnonzero(is_cue)
         for j in range(1, top_k + 1):
-            a_, b_ = cue_at[j:], cue_at[:-j]
-            hit = (pair[a_] == pair[b_]) & (s_[a_] < e_[b_]) & (s_[b_] < e_[a_])
-            clash[a_[hit]] = True
-        slow = np.zeros(P, dtype=bool)
+            later, earlier = cue_at[j:], cue_at[:-j]
+            hit = (pair[later] == pair[earlier]) & (unit_from[later] < unit_to[earlier]) & (unit_from[earlier] < unit_to[later])
+            clash[later[hit]] = True
+        slow = np.zeros(n_pairs, dtype=bool)
         slow[pair[clash]] = True
         fast = ~slow[pair] & (rank < top_k)
-        slope = self.calibration_[pr, 0]
-        all_texts = t.analyses.texts
-        texts = [all_texts[d] for d in pd.tolist()]
-        starts = t.arr[s_, 1].astype(np.int64)
+        slope = self.calibration_[pair_reason, 0]
+        all_texts = tok.analyses.texts
+        texts = [all_texts[d] for d in pair_doc.tolist()]
+        starts = tok.arr[unit_from, 1].astype(np.int64)
         # A unit ends where its last token does (its type's length), never past the next token.
-        ends = t.arr[e_ - 1, 1].astype(np.int64) + feats._len[t.gid[e_ - 1]]
-        text_len = np.fromiter(map(len, texts), dtype=np.int64, count=P)[pair]
-        nxt = np.where(e_ < off[pd[pair] + 1], t.arr[np.minimum(e_, total - 1), 1].astype(np.int64), text_len)
+        ends = tok.arr[unit_to - 1, 1].astype(np.int64) + feats._len[tok.gid[unit_to - 1]]
+        text_len = np.fromiter(map(len, texts), dtype=np.int64, count=n_pairs)[pair]
+        nxt = np.where(unit_to < off[pair_doc[pair] + 1], tok.arr[np.minimum(unit_to, total - 1), 1].astype(np.int64), text_len)
         ends = np.minimum(ends, nxt)
         take = fast  # the top units of each pair; pairs with overlapping phrases walk greedily
         for k in np.flatnonzero(slow).tolist():
@@ -430,7 +430,7 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
             for i in np.flatnonzero(pair == k).tolist():
                 if len(got) >= top_k:
                     break
-                a, b = int(s_[i]), int(e_[i])
+                a, b = int(unit_from[i]), int(unit_to[i])
                 if any(a < y and x < b for x, y in got):
                     continue
                 got.append((a, b))
