@@ -139,7 +139,26 @@ def indicator(labels: Sequence[Sequence[str]], reasons: Sequence[str]) -> np.nda
     return reason_targets([[r for r in ls if r in known] for ls in labels], reasons)
 
 
-class ReasonClassifier(ClassifierMixin, BaseEstimator):
+class _ReasonEstimator(ClassifierMixin, BaseEstimator):
+    """What both reason models share: texts in, an indicator matrix of reasons out."""
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Macro-F1 over reasons (what `whylabel train` reports)."""
+        from sklearn.metrics import f1_score
+
+        Y = reason_targets(y, list(self.classes_))
+        return float(f1_score(Y, self.predict(X), average="macro", zero_division=0))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.target_tags.multi_output = True
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class ReasonClassifier(_ReasonEstimator):
     """One calibrated linear decision per reason over words, stems, negations, bigrams and cues.
 
     X: texts, or (text, lang) pairs. y: an indicator matrix (n, reasons) in the order of `cues`,
@@ -279,20 +298,6 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X) >= self.threshold).astype(int)
 
-    def score(self, X, y, sample_weight=None) -> float:
-        """Macro-F1 over reasons (what `whylabel train` reports)."""
-        from sklearn.metrics import f1_score
-
-        Y = self._targets(y, list(self.classes_))
-        return float(f1_score(Y, self.predict(X), average="macro", zero_division=0))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
-        tags.target_tags.multi_output = True
-        tags.classifier_tags.multi_label = True
-        return tags
 
     # -- evidence ------------------------------------------------------------------------------
 
@@ -441,7 +446,7 @@ class ReasonClassifier(ClassifierMixin, BaseEstimator):
                              (w[sel] * slope[pair[sel]]).tolist())
 
 
-class BlendedReasonClassifier(ClassifierMixin, BaseEstimator):
+class BlendedReasonClassifier(_ReasonEstimator):
     """Words and meaning in one calibrated multi-label model.
 
     `words_` is a `ReasonClassifier` (tokens, stems, negations, bigrams, cue phrases: fast, and the
@@ -506,19 +511,6 @@ class BlendedReasonClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X) >= self.threshold).astype(int)
 
-    def score(self, X, y, sample_weight=None) -> float:
-        from sklearn.metrics import f1_score
-
-        Y = reason_targets(y, list(self.classes_))
-        return float(f1_score(Y, self.predict(X), average="macro", zero_division=0))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
-        tags.target_tags.multi_output = True
-        tags.classifier_tags.multi_label = True
-        return tags
 
 
 class ReasonLinear(ClassifierMixin, BaseEstimator):
