@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None, help="model name or path; 'cues' for cue phrases only")
     ap.add_argument("--models-dir", default=None)
+    ap.add_argument("--fast", action="store_true", help="words only (whylabel suggest --fast)")
     ap.add_argument("--repeat", type=int, default=9, help="interleaved rounds (the figure is their median)")
     ap.add_argument("--by-source", action="store_true", help="also the ratio per source (short and long texts)")
     ap.add_argument("--data", default=str(DATA))
@@ -142,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     from whylabel.model import CueSuggester, load_suggester
 
     book = load_codebook()
-    sugg = CueSuggester(book) if args.model == "cues" else load_suggester(book, args.model, models_dir=args.models_dir)
+    sugg = CueSuggester(book) if args.model == "cues" else load_suggester(book, args.model, models_dir=args.models_dir,
+                                                                                          fast=args.fast)
     texts = [t for _, t, _ in rows]
     langs = [lg for _, _, lg in rows]
     chars = sum(map(len, texts))
