@@ -1093,7 +1093,9 @@ def fold_indices(Y: np.ndarray, folds: int, seed: int = 0):
 def cross_validate(est, X: list, Y: np.ndarray, folds: int = 5, seed: int = 0,
                    prior: TrainingSet | None = None, prior_weight: float = PRIOR_WEIGHT) -> np.ndarray:
     """Out-of-fold probabilities (n, reasons): each fold's model learns from the other folds (and
-    the prior, which is never scored)."""
+    the prior, which is never scored). Not `cross_val_predict`: it needs the test folds to
+    partition everything it is given (the prior must sit in every training fold instead), and it
+    expects one probability column per class of every output, where ours gives one per reason."""
     from sklearn.base import clone
 
     P = np.zeros(Y.shape, dtype=float)

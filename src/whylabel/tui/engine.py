@@ -26,9 +26,8 @@ from typing import Any
 from ..codebook import Codebook, load_codebook
 from ..store import Store
 from ..suggest import suggest_and_store
-from ..suggestion import Suggester, Suggestion
+from ..suggestion import Suggester, SuggesterFactory, Suggestion
 
-SuggesterFactory = Callable[[Codebook], Suggester]
 Trainer = Callable[[Store, Codebook], "Suggester | None"]  # None: the model in use stays
 
 
