@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -63,6 +64,7 @@ def main(argv=None) -> int:
     ap.add_argument("--prior-weight", type=float, default=None)
     ap.add_argument("--from-scratch", action="store_true")
     ap.add_argument("--words-only", action="store_true", help="the --fast model: words only")
+    ap.add_argument("--params", default=None, help='model parameters as JSON, e.g. {"meaning_C": 1.0}')
     ap.add_argument("--cv", action="store_true",
                     help="instead: 5-fold cross-validation on all our labels, as `whylabel train` reports it")
     args = ap.parse_args(argv)
@@ -70,12 +72,12 @@ def main(argv=None) -> int:
         print(f"dev data not found at {DATA}", file=sys.stderr)
         return 1
     from whylabel.codebook import load_codebook
-    from whylabel.model import PRIOR_WEIGHT, TrainingSet, fit_model, load_prior, load_suggester
+    from whylabel.model import TrainingSet, fit_model, load_prior, load_suggester
 
     book = load_codebook()
     data = own_set(book)
     prior = None if args.from_scratch else load_prior(book)
-    weight = PRIOR_WEIGHT if args.prior_weight is None else args.prior_weight
+    weight = args.prior_weight  # None: as `whylabel train` weighs it (prior_weight_for)
     default = load_suggester(book, "default", fast=args.words_only)
     if args.cv:
         result = fit_model(data if not args.words_only else TrainingSet(data.texts, data.langs, data.Y), book,
@@ -85,9 +87,10 @@ def main(argv=None) -> int:
               f"macro-F1 {m['macro_f1']:.3f}  " + "  ".join(f"{r} {v['f1']:.2f}" for r, v in m["per_reason"].items()))
         return 0
     sizes = [int(x) for x in args.sizes.split(",")]
+    params = json.loads(args.params) if args.params else None
     print(f"$ python benchmarks/learning_curve.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     print(f"{len(data)} labeled real texts; held out {args.held_out} per seed; prior "
-          f"{'none' if prior is None else f'{len(prior)} items at weight {weight}'}")
+          + ("none" if prior is None else f"{len(prior)} items at weight {weight or 'by label count'}"))
     rows: dict[int, list[float]] = {n: [] for n in sizes}
     base: list[float] = []
     for seed in range(args.seeds):
@@ -102,7 +105,7 @@ def main(argv=None) -> int:
                               None if args.words_only else data.vectors[idx])
             t = time.perf_counter()
             result = fit_model(sub, book, cv_folds=0, seed=seed, prior=prior, prior_weight=weight,
-                               words_only=args.words_only)
+                               words_only=args.words_only, params=params)
             s = result.suggester
             p = s.predict_proba([data.texts[i] for i in held], [data.langs[i] for i in held], vec)
             rows[n].append(macro_f1(data.Y[held], p, s.threshold))

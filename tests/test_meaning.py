@@ -21,6 +21,8 @@ from whylabel.model import (
     ReasonClassifier,
     in_use,
     load_suggester,
+    meaning_c_for,
+    prior_weight_for,
     set_in_use,
     stored_vectors,
     train_from_store,
@@ -177,7 +179,9 @@ def test_training_builds_on_the_default_unless_from_scratch(codebook, store, tmp
     fear = "Ik ben bang dat mijn bankgegevens gelekt zijn na die bestelling"
     on_top = train_from_store(store, codebook, models_dir=tmp_path / "m", cv_folds=0, save=False)
     prior = on_top.card["trained_on"]["prior"]
-    assert prior["n_items"] == 1090 and prior["weight"] == pytest.approx(0.3)
+    assert prior["n_items"] == 1090 and prior["weight"] == pytest.approx(prior_weight_for(len(only_price)))
+    assert on_top.card["params"]["meaning_C"] == pytest.approx(meaning_c_for(len(only_price), 1090, prior["weight"]),
+                                                               abs=1e-4)
     assert on_top.card["kind"] == "words+meaning" and on_top.card["encoder"] == ENCODER_ID
     assert "fear" in on_top.suggester.suggest([fear], ["nl"])[0].reasons  # learned from the default's labels
     scratch = train_from_store(store, codebook, models_dir=tmp_path / "m", cv_folds=0, save=False,
@@ -185,6 +189,13 @@ def test_training_builds_on_the_default_unless_from_scratch(codebook, store, tmp
     assert scratch.card["trained_on"]["prior"] is None and scratch.card["n_items"] == len(only_price)
     assert scratch.card["cue_only_reasons"] == ["trust", "fear", "uncertainty", "features", "terms"]
     assert on_top.card["cue_only_reasons"] == []  # every reason learned, from the default's labels
+
+
+def test_the_sample_weighs_less_and_meaning_learns_more_as_a_team_labels_more():
+    weights = [prior_weight_for(n) for n in (1, 25, 75, 100, 250, 1000)]
+    assert weights[:3] == [1.0, 1.0, 1.0] and weights[3] == pytest.approx(0.75) and weights[4:] == [0.3, 0.3]
+    cs = [meaning_c_for(n, 1090, prior_weight_for(n)) for n in (0, 25, 100, 250, 5000)]
+    assert cs == sorted(cs) and cs[0] == pytest.approx(0.3) and cs[-1] == pytest.approx(1.0)
 
 
 # -- no silent downgrade --------------------------------------------------------------------------

@@ -968,6 +968,25 @@ PRIOR_FILE = "prior.npz"
 # of the box, little enough that a few hundred labels move the model. Chosen on the dev set
 # (benchmarks/learning_curve.py).
 PRIOR_WEIGHT = 0.3
+PRIOR_FULL_UNTIL = 75  # up to this many team labels the sample counts fully (weight 1)
+# A team's real labels teach the meaning side what the written sample cannot: once they carry
+# TEAM_SHARE_FULL of the training weight it is regularised less (C 1.0) than on the sample alone
+# (MEANING_C, the better choice out of the box); in between C moves geometrically.
+TEAM_MEANING_C = 1.0
+TEAM_SHARE_FULL = 0.4
+
+
+def prior_weight_for(n_team: int) -> float:
+    """The sample's weight under n team labels: 1 for the first few dozen labels (a handful of
+    labels must not swing the model), falling to PRIOR_WEIGHT as they grow (learning curve)."""
+    return float(min(1.0, max(PRIOR_WEIGHT, PRIOR_FULL_UNTIL / max(n_team, 1))))
+
+
+def meaning_c_for(n_team: int, n_prior: int, prior_weight: float) -> float:
+    """The meaning side's C for a team's model: the default's while the team's labels are a small
+    share of the training weight, TEAM_MEANING_C once they carry TEAM_SHARE_FULL of it."""
+    share = n_team / max(n_team + prior_weight * n_prior, 1e-9)
+    return float(MEANING_C * (TEAM_MEANING_C / MEANING_C) ** min(1.0, share / TEAM_SHARE_FULL))
 
 
 @dataclass
@@ -1204,12 +1223,19 @@ def train(texts: Sequence[str], langs: Sequence[str | None] | None, labels: Sequ
 
 
 def fit_model(data: TrainingSet, codebook, *, cv_folds: int = 5, seed: int = 0, params: dict | None = None,
-              prior: TrainingSet | None = None, prior_weight: float = PRIOR_WEIGHT,
+              prior: TrainingSet | None = None, prior_weight: float | None = None,
               words_only: bool = False) -> TrainResult:
+    """Fit on `data` (and the prior's labels, weighted by `prior_weight`, default
+    `prior_weight_for(len(data))`), with cross-validated metrics on `data` alone."""
     reasons = codebook.reason_names
     Y = data.Y
     kind = ReasonClassifier if words_only else BlendedReasonClassifier
-    est = kind(**{**default_params(codebook, seed), **(params or {})})
+    if prior_weight is None:
+        prior_weight = prior_weight_for(len(data))
+    team_defaults = {}
+    if prior is not None and not words_only:
+        team_defaults["meaning_C"] = round(meaning_c_for(len(data), len(prior), prior_weight), 4)
+    est = kind(**{**default_params(codebook, seed), **team_defaults, **(params or {})})
     if prior is not None and words_only:
         prior = TrainingSet(prior.texts, prior.langs, prior.Y)
     X = data.items()
