@@ -300,3 +300,19 @@ def test_evidence_of_a_reason_from_meaning_alone_says_so():
 
 def test_shared_encoder_is_one_per_process():
     assert encoder_mod.encoder() is encoder_mod.encoder()
+
+
+def test_labels_the_prior_already_holds_are_not_learned_twice(codebook, store, tmp_path):
+    """A team that imported the sample itself (the demo) trains on it once: the prior keeps none of
+    those texts, so cross-validation never sees a test text in its training folds."""
+    from whylabel.ingest import import_file
+    from whylabel.model import load_prior
+    from whylabel.resources import sample_dir
+
+    import_file(store, sample_dir() / "survey_answers.csv", codebook, columns={"reasons": "reasons"},
+                annotator="anna")
+    prior = load_prior(codebook)
+    texts = {r["text"] for r in store.labeled()}
+    assert len(prior.without(texts)) == len(prior) - len(texts & set(prior.texts)) < len(prior)
+    result = train_from_store(store, codebook, models_dir=tmp_path / "m", cv_folds=0, save=False)
+    assert result.card["trained_on"]["prior"]["n_items"] == len(prior) - len(texts & set(prior.texts))

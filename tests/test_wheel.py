@@ -52,7 +52,8 @@ def installed(tmp_path_factory) -> Path:
     (wheel,) = dist.glob("whylabel-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for shipped in ("whylabel/data/codebook.toml", "whylabel/data/models/default/model.skops",
-                    "whylabel/data/models/default/card.json", "whylabel/data/sample_feedback/breakpoints.csv",
+                    "whylabel/data/models/default/card.json", "whylabel/data/models/default/prior.npz",
+                    "whylabel/data/sample_feedback/breakpoints.csv",
                     "whylabel/data/sample_feedback/product_reviews.jsonl", "whylabel/tui/app.tcss"):
         assert shipped in names, shipped
     env_dir = base / "env"

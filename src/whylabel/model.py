@@ -1003,6 +1003,16 @@ class TrainingSet:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def without(self, texts: Iterable[str]) -> TrainingSet:
+        """This set less the items whose text is among `texts` (a team that imported the sample
+        itself must not find its own labels again in the prior: they would leak into every fold)."""
+        drop = set(texts)
+        keep = [i for i, t in enumerate(self.texts) if t not in drop]
+        if len(keep) == len(self.texts):
+            return self
+        return TrainingSet([self.texts[i] for i in keep], [self.langs[i] for i in keep], self.Y[keep],
+                           None if self.vectors is None else self.vectors[keep])
+
     def items(self, idx=None) -> list:
         idx = range(len(self)) if idx is None else idx
         if self.vectors is None:
@@ -1230,6 +1240,10 @@ def fit_model(data: TrainingSet, codebook, *, cv_folds: int = 5, seed: int = 0, 
     reasons = codebook.reason_names
     Y = data.Y
     kind = ReasonClassifier if words_only else BlendedReasonClassifier
+    if prior is not None:
+        prior = prior.without(data.texts)
+        if not len(prior):
+            prior = None
     if prior_weight is None:
         prior_weight = prior_weight_for(len(data))
     team_defaults = {}
