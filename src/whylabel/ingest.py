@@ -157,6 +157,24 @@ def cell(row: dict[str, Any], column: str | None) -> str:
     return str(value).strip()
 
 
+def not_text(value: Any) -> str | None:
+    """Why a JSON value cannot be a feedback text (a number, true, an object, a list), else None:
+    `{"text": 123}` is a broken export, and its text is not "123"."""
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, bool):
+        kind = f"true/false ({json.dumps(value)})"
+    elif isinstance(value, (int, float)):
+        kind = f"a number ({value!r})"
+    elif isinstance(value, dict):
+        kind = "a JSON object"
+    elif isinstance(value, list):
+        kind = "a JSON list"
+    else:
+        kind = f"a {type(value).__name__}"
+    return f"the text is {kind}, not a string"
+
+
 def content_hash(source: str, external_id: str | None, text: str) -> str:
     """Same source, id and text: the same item, however often it is imported."""
     norm = " ".join(text.split()).lower()
@@ -176,11 +194,12 @@ def prepare_row(
     def bad(column: str | None, message: str) -> InputError:
         return InputError(table.path, message, row=number, column=column, row_label=table.row_label)
 
+    problem = not_text(row.get(cols.text))
+    if problem:
+        raise bad(cols.text, problem)
     text = cell(row, cols.text)
     if not text:
         return "empty text"
-    if "\ufffd" in text:
-        raise bad(cols.text, "text holds undecodable bytes (the file mixes encodings)")
     source = opts.source or (normalise_source(cell(row, cols.source)) if cols.source else "") or opts.default_source
     breakpoint = opts.breakpoint or cell(row, cols.breakpoint) or None
     if breakpoint:
