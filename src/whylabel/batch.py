@@ -34,7 +34,7 @@ import numpy as np
 from .codebook import Codebook, load_codebook
 from .errors import InputError
 from .export import _FORMULA_START, TableWriter, atomic_output, neutralise
-from .ingest import RowOptions, cell, guess_columns, not_text
+from .ingest import RowOptions, cell, guess_columns, not_text, too_long
 from .io import STDIN, BadRow, Table, open_table
 from .records import ItemRecord
 from .store import ImportCounts, Store
@@ -358,6 +358,9 @@ _KINDS = (
     ("fields but the header has", "extra fields"), ("broken JSON", "broken JSON"),
     ("expected a JSON object", "not a JSON object"), ("undecodable", "undecodable"),
     ("cannot decode", "undecodable"), ("broken CSV", "broken CSV"), ("broken TSV", "broken TSV"),
+    ("characters long", "text too long"), ("not a string", "text not a string"),
+    ("nested deeper", "nested too deep"), ("never closed", "quote never closed"),
+    ("a cell holds more than", "cell too long"),
 )
 
 
@@ -558,6 +561,10 @@ class _Run:
                 text = text.strip()
             if not text:
                 self.reject(BadRow(number, "no text", table.last_raw()))
+                continue
+            problem = too_long(text)
+            if problem:
+                self.reject(BadRow(number, problem, table.last_raw()))
                 continue
             if self._prepare is not None:
                 try:

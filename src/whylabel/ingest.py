@@ -157,6 +157,17 @@ def cell(row: dict[str, Any], column: str | None) -> str:
     return str(value).strip()
 
 
+MAX_TEXT_CHARS = 100_000  # one piece of feedback; the sentence encoder takes ~2 s per 100,000 characters
+
+
+def too_long(text: str) -> str | None:
+    """Why a text is refused for its length: a 5 MB cell is an export gone wrong (a quote left open
+    in the tool that wrote it), not feedback, and labeling it would take minutes."""
+    if len(text) <= MAX_TEXT_CHARS:
+        return None
+    return f"the text is {len(text):,} characters long; whylabel reads up to {MAX_TEXT_CHARS:,} (a quote left open?)"
+
+
 def not_text(value: Any) -> str | None:
     """Why a JSON value cannot be a feedback text (a number, true, an object, a list), else None:
     `{"text": 123}` is a broken export, and its text is not "123"."""
@@ -200,6 +211,9 @@ def prepare_row(
     text = cell(row, cols.text)
     if not text:
         return "empty text"
+    problem = too_long(text)
+    if problem:
+        raise bad(cols.text, problem)
     source = opts.source or (normalise_source(cell(row, cols.source)) if cols.source else "") or opts.default_source
     breakpoint = opts.breakpoint or cell(row, cols.breakpoint) or None
     if breakpoint:
