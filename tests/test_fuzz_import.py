@@ -139,6 +139,7 @@ def generate(seed: int = 20261206, n: int = 330) -> list[Case]:
     mutations = [
         "valid", "valid", "truncate", "stray-bytes", "nul", "quote", "mixed-encoding", "line-ends", "bom",
         "duplicate-header", "binary", "deep", "not-records", "json-types", "surrogate", "random-bytes",
+        "json-numbers",
     ]
     while len(cases) < n:
         key = rnd.choice(list(EXPORTS))
@@ -214,6 +215,16 @@ def generate(seed: int = 20261206, n: int = 330) -> list[Case]:
             lone = rnd.choice(["\\ud800", "\\udfff", "\\uDBFF"])
             raw = '[{"text": "Caf' + lone + ' dicht"}, {"text": "Echt \\ud83d\\ude00 top"}]'
             add("surrogate", "json", raw.encode(), "text", ["Caf\ufffd dicht", "Echt \U0001f600 top"])
+        elif kind == "json-numbers":  # numbers Python's float or int conversion cannot take, as ratings
+            number = rnd.choice(["1e999", "-1e999", "NaN", "Infinity", "9" * 400, "9" * 5000])
+            records = json_records(*REVIEWS)
+            text = "".join(json.dumps(r).replace('"rating": ' + str(r["rating"]), '"rating": ' + number) + "\n"
+                           for r in records)
+            if rnd.random() < 0.5:
+                text = "[" + ",".join(text.splitlines()) + "]"
+            expect = "error" if len(number) > 4300 else texts_of(EXPORTS["reviews"])
+            add("json-numbers", rnd.choice(["json", "jsonl"]) if text[0] == "{" else "json", text.encode(),
+                "review_text", expect)
         else:  # random bytes overwritten at a few places
             buf = bytearray(data)
             for _ in range(rnd.randint(1, 8)):
@@ -301,7 +312,8 @@ def test_the_generator_covers_every_kind_and_enough_files():
     kinds = {c.name.split("-", 1)[1].split(".")[0].split("-utf")[0].split("-cp")[0] for c in CASES}
     assert len(CASES) >= 300 and len(PREDICT_CASES) >= 60
     for kind in ("truncate", "stray", "nul", "broken-quote", "mixed-encoding", "mixed-line-ends", "duplicate-header",
-                 "binary", "not-records", "json-types", "surrogate", "huge-cell", "empty", "header-only"):
+                 "binary", "not-records", "json-types", "surrogate", "huge-cell", "empty", "header-only",
+                 "json-numbers", "random-bytes"):
         assert kind in kinds, kind
     assert any(c.name.split("-", 1)[1].startswith("deep-") for c in CASES)
     assert sum(bool(isinstance(c.expect, list) and c.expect) for c in CASES) >= 60  # valid files, texts checked

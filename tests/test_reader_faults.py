@@ -204,3 +204,29 @@ def test_a_json_text_that_is_not_a_string_is_refused_naming_row_and_column(cli, 
     out, rejects, _ = predicted(cli, tmp_path, f)
     assert [row["review"] for row in out] == ["Snelle levering"]
     assert [(r["row"], r["reason"]) for r in rejects] == [("2", why)]
+
+
+def test_a_row_appended_in_windows_1252_does_not_turn_a_utf8_export_into_mojibake(cli, tmp_path, db_path):
+    rows = "".join(f"{i};Bestelling {i}: café en één keer te laat\n" for i in range(1, 21))
+    f = tmp_path / "mixed.csv"
+    f.write_bytes(b"id;text\n" + rows.encode() + "21;Geïrriteerd: één, twee, drie à la carte\n".encode("cp1252"))
+    summary = imported(cli, db_path, f)
+    assert (summary["encoding"], summary["replaced_bytes"], summary["added"]) == ("utf-8", 4, 21)
+    got = texts(db_path)
+    assert got[0] == "Bestelling 1: café en één keer te laat"
+    assert got[-1] == "Ge\ufffdrriteerd: \ufffd\ufffdn, twee, drie \ufffd la carte"
+
+
+def test_json_numbers_python_cannot_convert_are_one_line_or_kept_as_metadata(cli, tmp_path, db_path, stored):
+    f = tmp_path / "big.json"
+    f.write_text('[{"text": "Te duur", "rating": 1},\n {"text": "Goed", "rating": ' + "9" * 5000 + "}]",
+                 encoding="utf-8")
+    refused(cli, db_path, stored, f, "line 2: broken JSON (a number with more than 4,300 digits)")
+    g = tmp_path / "odd.jsonl"
+    g.write_text('{"text": "Te duur", "rating": 1e999}\n{"text": "Goed", "rating": NaN}\n'
+                 '{"text": "Prima", "rating": ' + "9" * 400 + "}\n", encoding="utf-8")
+    assert imported(cli, db_path, g)["added"] == 3
+    with Store(db_path) as s:
+        got = s.db.execute("SELECT text, rating, meta FROM items ORDER BY id DESC LIMIT 3").fetchall()
+    assert [(t, r) for t, r, _ in got] == [("Prima", None), ("Goed", None), ("Te duur", None)]
+    assert json.loads(got[0][2]) == {"rating": int("9" * 400)}

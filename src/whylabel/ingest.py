@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -138,10 +139,16 @@ _NUMBER_RE = re.compile(r"-?\d+(?:[.,]\d+)?")
 
 
 def parse_rating(value: Any) -> float | None:
+    """A number, or None (then the cell is kept as metadata): JSON's 1e999, NaN and 400-digit
+    integers are not ratings."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            rating = float(value)
+        except OverflowError:
+            return None
+        return rating if math.isfinite(rating) else None
     m = _NUMBER_RE.search(str(value))
     return float(m.group().replace(",", ".")) if m else None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -131,7 +132,7 @@ def read_jsonl(src: Source) -> Table:
                 if "\\u" in stripped or stripped.count("[") + stripped.count("{") > MAX_NESTING:
                     obj = _clean(obj, src.counts)
             except ValueError as exc:
-                msg = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+                msg = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else _value_error(exc)
                 yield src.bad(BadRow(number, f"broken JSON ({msg})", raw_text(line)), "line")
                 continue
             except (RecursionError, _TooDeep):
@@ -179,6 +180,10 @@ def read_json(src: Source) -> Table:
     except RecursionError:
         number, label = _where_too_deep(text)
         raise InputError(name, TOO_DEEP, row=number, row_label=label) from None
+    except ValueError as exc:  # not a JSONDecodeError: an integer of more than 4,300 digits
+        digits = re.search(r"\d{%d}" % (sys.get_int_max_str_digits() + 1), text)
+        line = text.count("\n", 0, digits.start()) + 1 if digits else None
+        raise InputError(name, f"broken JSON ({_value_error(exc)})", row=line, row_label="line") from None
     escapes = "\\u" in text
     del text
     if isinstance(data, dict):
@@ -210,6 +215,13 @@ def read_json(src: Source) -> Table:
 
     return Table(name, "json", src.encoding, columns, numbered(), "record", src.fp,
                  last_raw=lambda: raw_text(json.dumps(last[0], ensure_ascii=False)))
+
+
+def _value_error(exc: ValueError) -> str:
+    """Python's refusal of a huge integer, without its advice to the programmer."""
+    if "integer string conversion" in str(exc):
+        return f"a number with more than {sys.get_int_max_str_digits():,} digits"
+    return str(exc)
 
 
 class _TooDeep(Exception):

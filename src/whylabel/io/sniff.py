@@ -76,7 +76,13 @@ def scan_encoding(path: Path, *, chunk_size: int = 1 << 20) -> tuple[str, int]:
         if not bad.spans and not tail.spans:
             return utf8, 0
         cut_character = tail.spans and (multibyte or tail.bytes > 1 or 0xC2 <= last[-1] <= 0xDF)
-        if utf8 == "utf-8-sig" or (multibyte and multibyte >= bad.spans) or (not bad.spans and cut_character):
+        if not bad.spans:
+            nearly_all = cut_character
+        else:  # a vote by line: a Windows-1252 file has no line of valid multi-byte UTF-8
+            f.seek(0)
+            utf8_lines, other_lines = _line_votes(f, chunk_size, tail.bytes)
+            nearly_all = utf8_lines >= other_lines
+        if utf8 == "utf-8-sig" or nearly_all:
             return utf8, bad.bytes + tail.bytes
         f.seek(0)
         _check_cp1252(f, path, chunk_size)
@@ -104,6 +110,32 @@ def _utf8_evidence(f: IO[bytes], chunk_size: int) -> tuple[_Tally, _Tally, int, 
     finally:
         _tallies.current = None
     return bad, tail, multibyte, last
+
+
+def _line_votes(f: IO[bytes], chunk_size: int, cut: int) -> tuple[int, int]:
+    """Lines that hold valid multi-byte UTF-8, and lines whose non-ASCII bytes are all invalid
+    UTF-8 (`cut` bytes of a character cut at the end of the file left out): a UTF-8 export with a
+    stray byte, or a row appended by a Windows-1252 tool, still has far more of the first."""
+    utf8_lines = other_lines = 0
+    carry = b""
+    while True:
+        chunk = f.read(chunk_size)
+        data = carry + chunk
+        lines = data.splitlines(keepends=True)  # LF, CRLF and CR: no UTF-8 character holds those bytes
+        if chunk:
+            carry = lines.pop() if lines else b""
+        elif cut and lines:
+            lines[-1] = lines[-1][:-cut]
+        for line in lines:
+            if line.isascii():
+                continue
+            text = line.decode("utf-8", errors="replace")
+            if any(c > "\x7f" and c != "\ufffd" for c in text):
+                utf8_lines += 1
+            else:
+                other_lines += 1
+        if not chunk:
+            return utf8_lines, other_lines
 
 
 def _count_undecodable(f: IO[bytes], encoding: str, chunk_size: int) -> int:
