@@ -180,6 +180,8 @@ def test_an_unclosed_quote_names_the_row_where_it_opened(cli, tmp_path, db_path,
     assert [row["opmerking"] for row in out] == ["Prima"]
     assert [(r["row"], r["reason"], r["raw"]) for r in rejects] == [
         ("3", "a quote opened here is never closed", '2;"Te duur;3\n3;Goed;7')]
+    header = write_csv(tmp_path / "q3.csv", 'id,"text\n1,Te duur\n2,Goed\n')
+    refused(cli, db_path, stored, header, "row 1: a quote opened here is never closed")
     # A closed quote that spans lines is one row, as before.
     ok = write_csv(tmp_path / "ok.csv", 'id,text\n1,"hallo\nwereld"\n')
     assert imported(cli, db_path, ok)["added"] == 1

@@ -53,6 +53,8 @@ def read_csv(src: Source) -> Table:
         raise InputError(name, f"not a readable {FMT} file ({exc})", row=1) from None
     if not header:
         raise InputError(name, f"no header line: not a {FMT} table", row=1)
+    if at_end[0] and record:  # the header's own quote is never closed: every line became a column name
+        raise InputError(name, "a quote opened here is never closed", row=1)
     columns = [c.lstrip("\ufeff").strip() for c in header]
     seen: set[str] = set()
     for c in columns:
@@ -195,7 +197,7 @@ def read_json(src: Source) -> Table:
     first = next((r for r in data if isinstance(r, dict)), None)
     if first is None:
         raise InputError(name, "not a table of records (no JSON object in the array)")
-    columns = [str(k) for k in first.keys()]
+    columns = [_SURROGATE.sub("\ufffd", k) for k in first.keys()]  # its values are cleaned as it is read
     last: list[Any] = [None]
 
     def numbered() -> Iterator[Row | BadRow]:
