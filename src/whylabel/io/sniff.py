@@ -78,6 +78,8 @@ def scan_encoding(path: Path, *, chunk_size: int = 1 << 20) -> tuple[str, int]:
         cut_character = tail.spans and (multibyte or tail.bytes > 1 or 0xC2 <= last[-1] <= 0xDF)
         if not bad.spans:
             nearly_all = cut_character
+        elif not multibyte:  # not one valid multi-byte character: nothing of it is UTF-8 text
+            nearly_all = False
         else:  # a vote by line: a Windows-1252 file has no line of valid multi-byte UTF-8
             f.seek(0)
             utf8_lines, other_lines = _line_votes(f, chunk_size, tail.bytes)
@@ -105,11 +107,16 @@ def _utf8_evidence(f: IO[bytes], chunk_size: int) -> tuple[_Tally, _Tally, int, 
             before = bad.spans
             text = decoder.decode(chunk)
             multibyte += len(text) - len(text.encode("ascii", "ignore")) - (bad.spans - before)
+            if bad.spans >= 1000 and not multibyte:  # Windows-1252 by all signs: no need to read on
+                return bad, tail, multibyte, last
         _tallies.current = tail
         decoder.decode(b"", final=True)
     finally:
         _tallies.current = None
     return bad, tail, multibyte, last
+
+
+_DECODED_NON_ASCII = re.compile("[\x80-\ufffc\ufffe-\U0010ffff]")  # U+FFFD is what did not decode
 
 
 def _line_votes(f: IO[bytes], chunk_size: int, cut: int) -> tuple[int, int]:
@@ -129,11 +136,12 @@ def _line_votes(f: IO[bytes], chunk_size: int, cut: int) -> tuple[int, int]:
         for line in lines:
             if line.isascii():
                 continue
-            text = line.decode("utf-8", errors="replace")
-            if any(c > "\x7f" and c != "\ufffd" for c in text):
+            if _DECODED_NON_ASCII.search(line.decode("utf-8", errors="replace")):
                 utf8_lines += 1
             else:
                 other_lines += 1
+        if other_lines >= 1000 and not utf8_lines:  # a Windows-1252 file: no need to read it all
+            return utf8_lines, other_lines
         if not chunk:
             return utf8_lines, other_lines
 
