@@ -139,7 +139,7 @@ def generate(seed: int = 20261206, n: int = 330) -> list[Case]:
     mutations = [
         "valid", "valid", "truncate", "stray-bytes", "nul", "quote", "mixed-encoding", "line-ends", "bom",
         "duplicate-header", "binary", "deep", "not-records", "json-types", "surrogate", "random-bytes",
-        "json-numbers",
+        "json-numbers", "nul-late",
     ]
     while len(cases) < n:
         key = rnd.choice(list(EXPORTS))
@@ -160,6 +160,11 @@ def generate(seed: int = 20261206, n: int = 330) -> list[Case]:
         elif kind == "nul":
             at = rnd.randrange(len(data))
             add(f"nul-{enc}", ext, data[:at] + b"\x00" * rnd.randint(1, 4) + data[at:], column, None)
+        elif kind == "nul-late":  # past the first 8 KiB, where the binary check looks
+            text = csv_text(header, rows * 40, rnd.choice([",", ";"]))
+            data, enc = encode(text, rnd.choice(["utf-8", "cp1252"]))
+            at = rnd.randrange(9000, len(data))
+            add(f"nul-late-{enc}", "csv", data[:at] + b"\x00" + data[at:], column, None)
         elif kind == "quote":  # a quote character dropped in anywhere, or a quoted cell left open
             text = csv_text(header, rows, rnd.choice([",", ";"]))
             at = rnd.randrange(len(text))
@@ -313,7 +318,7 @@ def test_the_generator_covers_every_kind_and_enough_files():
     assert len(CASES) >= 300 and len(PREDICT_CASES) >= 60
     for kind in ("truncate", "stray", "nul", "broken-quote", "mixed-encoding", "mixed-line-ends", "duplicate-header",
                  "binary", "not-records", "json-types", "surrogate", "huge-cell", "empty", "header-only",
-                 "json-numbers", "random-bytes"):
+                 "json-numbers", "random-bytes", "nul-late"):
         assert kind in kinds, kind
     assert any(c.name.split("-", 1)[1].startswith("deep-") for c in CASES)
     assert sum(bool(isinstance(c.expect, list) and c.expect) for c in CASES) >= 60  # valid files, texts checked
