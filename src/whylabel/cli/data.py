@@ -87,8 +87,8 @@ def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, 
                **kw):
     """Import a feedback export (CSV, TSV, JSON or JSONL) into the project database.
 
-    UTF-8 (with or without BOM), UTF-16 and Windows-1252 files with ',' or ';' separators are read
-    as they come out of survey tools, shops and spreadsheets. Columns are guessed from common
+    UTF-8 (with or without BOM), UTF-16, UTF-32 and Windows-1252 files with ',' or ';' separators
+    are read as they come out of survey tools, shops and spreadsheets. Columns are guessed from common
     names; name them with the --*-column options. Every other column is kept as metadata.
     Importing the same file again adds nothing.
 
