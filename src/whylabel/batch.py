@@ -34,7 +34,7 @@ import numpy as np
 from .codebook import Codebook, load_codebook
 from .errors import InputError
 from .export import _FORMULA_START, TableWriter, atomic_output, neutralise
-from .ingest import RowOptions, cell, guess_columns
+from .ingest import RowOptions, cell, guess_columns, not_text, too_long
 from .io import STDIN, BadRow, Table, open_table
 from .records import ItemRecord
 from .store import ImportCounts, Store
@@ -334,6 +334,8 @@ class PredictSummary:
     added: int | None = None
     duplicates: int | None = None
     redacted: dict[str, int] | None = None  # with redaction: replaced per kind (email, phone, iban, card)
+    replaced_bytes: int = 0  # undecodable bytes of a nearly-all-UTF-8 file, read as U+FFFD
+    replaced_surrogates: int = 0  # lone surrogates in JSON strings, read as U+FFFD
 
     def reject(self, why: str) -> None:
         self.rejected += 1
@@ -356,6 +358,9 @@ _KINDS = (
     ("fields but the header has", "extra fields"), ("broken JSON", "broken JSON"),
     ("expected a JSON object", "not a JSON object"), ("undecodable", "undecodable"),
     ("cannot decode", "undecodable"), ("broken CSV", "broken CSV"), ("broken TSV", "broken TSV"),
+    ("characters long", "text too long"), ("not a string", "text not a string"),
+    ("nested deeper", "nested too deep"), ("never closed", "quote never closed"),
+    ("a cell holds more than", "cell too long"),
 )
 
 
@@ -463,6 +468,7 @@ def predict(
                 summary.db = str(store.path)
                 summary.added, summary.duplicates = counts.added, counts.duplicates
             run.finish()
+        summary.replaced_bytes, summary.replaced_surrogates = table.replaced.bytes, table.replaced.surrogates
     if redactor is not None:
         summary.redacted = dict(redactor.counts)
     summary.elapsed_s = time.perf_counter() - started
@@ -546,11 +552,19 @@ class _Run:
                 row = redact(row)
             text = row.get(text_col)
             if type(text) is not str:
+                problem = not_text(text)
+                if problem:
+                    self.reject(BadRow(number, problem, table.last_raw()))
+                    continue
                 text = cell(row, text_col)
             else:
                 text = text.strip()
             if not text:
                 self.reject(BadRow(number, "no text", table.last_raw()))
+                continue
+            problem = too_long(text)
+            if problem:
+                self.reject(BadRow(number, problem, table.last_raw()))
                 continue
             if self._prepare is not None:
                 try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -138,10 +139,16 @@ _NUMBER_RE = re.compile(r"-?\d+(?:[.,]\d+)?")
 
 
 def parse_rating(value: Any) -> float | None:
+    """A number, or None (then the cell is kept as metadata): JSON's 1e999, NaN and 400-digit
+    integers are not ratings."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            rating = float(value)
+        except OverflowError:
+            return None
+        return rating if math.isfinite(rating) else None
     m = _NUMBER_RE.search(str(value))
     return float(m.group().replace(",", ".")) if m else None
 
@@ -155,6 +162,35 @@ def cell(row: dict[str, Any], column: str | None) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
     return str(value).strip()
+
+
+MAX_TEXT_CHARS = 100_000  # one piece of feedback; the sentence encoder takes ~2 s per 100,000 characters
+
+
+def too_long(text: str) -> str | None:
+    """Why a text is refused for its length: a 5 MB cell is an export gone wrong (a quote left open
+    in the tool that wrote it), not feedback, and labeling it would take minutes."""
+    if len(text) <= MAX_TEXT_CHARS:
+        return None
+    return f"the text is {len(text):,} characters long; whylabel reads up to {MAX_TEXT_CHARS:,} (a quote left open?)"
+
+
+def not_text(value: Any) -> str | None:
+    """Why a JSON value cannot be a feedback text (a number, true, an object, a list), else None:
+    `{"text": 123}` is a broken export, and its text is not "123"."""
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, bool):
+        kind = f"true/false ({json.dumps(value)})"
+    elif isinstance(value, (int, float)):
+        kind = f"a number ({value!r})"
+    elif isinstance(value, dict):
+        kind = "a JSON object"
+    elif isinstance(value, list):
+        kind = "a JSON list"
+    else:
+        kind = f"a {type(value).__name__}"
+    return f"the text is {kind}, not a string"
 
 
 def content_hash(source: str, external_id: str | None, text: str) -> str:
@@ -176,11 +212,15 @@ def prepare_row(
     def bad(column: str | None, message: str) -> InputError:
         return InputError(table.path, message, row=number, column=column, row_label=table.row_label)
 
+    problem = not_text(row.get(cols.text))
+    if problem:
+        raise bad(cols.text, problem)
     text = cell(row, cols.text)
     if not text:
         return "empty text"
-    if "\ufffd" in text:
-        raise bad(cols.text, "text holds undecodable bytes (the file mixes encodings)")
+    problem = too_long(text)
+    if problem:
+        raise bad(cols.text, problem)
     source = opts.source or (normalise_source(cell(row, cols.source)) if cols.source else "") or opts.default_source
     breakpoint = opts.breakpoint or cell(row, cols.breakpoint) or None
     if breakpoint:

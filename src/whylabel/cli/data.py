@@ -87,8 +87,8 @@ def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, 
                **kw):
     """Import a feedback export (CSV, TSV, JSON or JSONL) into the project database.
 
-    UTF-8 (with or without BOM), UTF-16 and Windows-1252 files with ',' or ';' separators are read
-    as they come out of survey tools, shops and spreadsheets. Columns are guessed from common
+    UTF-8 (with or without BOM), UTF-16, UTF-32 and Windows-1252 files with ',' or ';' separators
+    are read as they come out of survey tools, shops and spreadsheets. Columns are guessed from common
     names; name them with the --*-column options. Every other column is kept as metadata.
     Importing the same file again adds nothing.
 
@@ -113,6 +113,7 @@ def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, 
         "columns": mapping.named(),
         "rows_read": counts.rows_read, "added": counts.added, "duplicates": counts.duplicates,
         "skipped": counts.skipped, "skipped_why": counts.skipped_why, "labels_added": counts.labels_added,
+        "replaced_bytes": table.replaced.bytes, "replaced_surrogates": table.replaced.surrogates,
         "db": str(db_path),
     }
     if redactor is not None:
@@ -151,6 +152,13 @@ def _run_import(store, file, book, cols, opts, annotator, fmt, redactor=None):
                        redactor=redactor)
 
 
+def replaced_text(undecodable: int, surrogates: int) -> str:
+    """What was read as U+FFFD (the summary of import and predict)."""
+    what = [f"{undecodable:,} undecodable byte{'s' * (undecodable != 1)}"] if undecodable else []
+    what += [f"{surrogates:,} lone surrogate{'s' * (surrogates != 1)}"] if surrogates else []
+    return " and ".join(what) + " read as U+FFFD"
+
+
 def _import_line(s: dict) -> str:
     why = ", ".join(f"{n} {w}" for w, n in s["skipped_why"].items())
     parts = [
@@ -161,6 +169,8 @@ def _import_line(s: dict) -> str:
     ]
     if s["labels_added"]:
         parts.append(f"{s['labels_added']} labels")
+    if s["replaced_bytes"] or s["replaced_surrogates"]:
+        parts.append(replaced_text(s["replaced_bytes"], s["replaced_surrogates"]))
     if "redacted" in s:
         parts.append(counts_text(s["redacted"]))
     cols = ", ".join(f"{k}={v!r}" for k, v in s["columns"].items())

@@ -12,7 +12,7 @@ import time
 import click
 
 from . import UserError, codebook_option, db_option, json_option, show_progress
-from .data import _column_options, _source, column_overrides, make_redactor, redact_option
+from .data import _column_options, _source, column_overrides, make_redactor, redact_option, replaced_text
 from ..codebook import load_codebook
 from ..redact import counts_text
 from ..safefile import check_output_path
@@ -128,6 +128,8 @@ def summary_text(s) -> str:  # noqa: ANN001 - a batch.PredictSummary
     ]
     if s.redacted is not None:
         lines.append("  " + counts_text(s.redacted))
+    if s.replaced_bytes or s.replaced_surrogates:
+        lines.append("  " + replaced_text(s.replaced_bytes, s.replaced_surrogates))
     if s.db:
         lines.append(f"  {s.db}: {n(s.added)} items added, {n(s.duplicates)} already there; "
                      f"review the uncertain ones first with `whylabel label --db {s.db}`")

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 from ..errors import InputError
 from .sniff import pick_delimiter
-from .table import BadRow, Row, Source, Table, raw_text, register_format
+from .table import BadRow, Replaced, Row, Source, Table, raw_text, register_format
 
 FIRST_GOOD_LIMIT = 1000  # JSON lines without a single object before we call it "not a table"
+FIELD_LIMIT = 1 << 24  # characters in one CSV cell (the csv module's default, 131,072, is one long review)
+MAX_NESTING = 100  # levels of JSON arrays/objects in one record; deeper is refused, never a RecursionError
+TOO_DEEP = f"JSON nested deeper than {MAX_NESTING} levels"
 
 
 @register_format("csv", "tsv")
@@ -30,11 +35,16 @@ def read_csv(src: Source) -> Table:
     Dialect.delimiter = delimiter = "\t" if fmt == "tsv" else pick_delimiter(src.head)
     text = src.text()
     record: list[str] = []  # the physical lines of the record being parsed
+    at_end = [False]  # the parser asked for a line after the last: a quoted cell ran to the end
 
     def lines() -> Iterator[str]:
         for line in text:
             record.append(line)
             yield line
+        at_end[0] = True
+
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
 
     reader = csv.reader(lines(), Dialect)
     try:
@@ -43,6 +53,8 @@ def read_csv(src: Source) -> Table:
         raise InputError(name, f"not a readable {FMT} file ({exc})", row=1) from None
     if not header:
         raise InputError(name, f"no header line: not a {FMT} table", row=1)
+    if at_end[0] and record:  # the header's own quote is never closed: every line became a column name
+        raise InputError(name, "a quote opened here is never closed", row=1)
     columns = [c.lstrip("\ufeff").strip() for c in header]
     seen: set[str] = set()
     for c in columns:
@@ -61,13 +73,21 @@ def read_csv(src: Source) -> Table:
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield src.bad(BadRow(number, f"broken {FMT} ({exc})", raw_text("".join(record))), "row")
+                reason = f"broken {FMT} ({exc})"
+                if "field larger than field limit" in str(exc):
+                    reason = f"a cell holds more than {FIELD_LIMIT:,} characters (a quote opened here is never closed?)"
+                yield src.bad(BadRow(number, reason, raw_text("".join(record))), "row")
                 continue
             except UnicodeDecodeError as exc:  # only when the encoding check was skipped
                 yield src.bad(BadRow(number, f"cannot decode as {src.encoding} ({exc.reason})", ""), "row")
                 return
             if not values:  # a blank line
                 continue
+            if at_end[0]:  # the csv module returns a quoted cell cut by the end of the input as a row
+                column = columns[len(values) - 1] if len(values) <= ncols else None
+                yield src.bad(BadRow(number, "a quote opened here is never closed", raw_text("".join(record)),
+                                     column), "row")
+                return
             if src.replaced and any("\ufffd" in line for line in record):
                 yield src.bad(BadRow(number, "undecodable bytes (the input mixes encodings)",
                                      raw_text("".join(record))), "row")
@@ -111,9 +131,14 @@ def read_jsonl(src: Source) -> Table:
                 continue
             try:
                 obj = json.loads(stripped)
+                if "\\u" in stripped or stripped.count("[") + stripped.count("{") > MAX_NESTING:
+                    obj = _clean(obj, src.counts)
             except ValueError as exc:
-                msg = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+                msg = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else _value_error(exc)
                 yield src.bad(BadRow(number, f"broken JSON ({msg})", raw_text(line)), "line")
+                continue
+            except (RecursionError, _TooDeep):
+                yield src.bad(BadRow(number, TOO_DEEP, raw_text(line[:200])), "line")
                 continue
             if not isinstance(obj, dict):
                 yield src.bad(BadRow(number, f"expected a JSON object, found {type(obj).__name__}", raw_text(line)),
@@ -147,12 +172,22 @@ def read_json(src: Source) -> Table:
     """An array of records (or one object wrapping such an array), read whole, numbered by record."""
     name = src.name
     try:
-        data = json.loads(src.text().read())
+        text = src.text().read()
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(name, f"broken JSON ({exc.msg} at column {exc.colno})", row=exc.lineno,
                          row_label="line") from None
     except UnicodeDecodeError as exc:
         raise InputError(name, f"cannot decode as {src.encoding} ({exc.reason})") from None
+    except RecursionError:
+        number, label = _where_too_deep(text)
+        raise InputError(name, TOO_DEEP, row=number, row_label=label) from None
+    except ValueError as exc:  # not a JSONDecodeError: an integer of more than 4,300 digits
+        digits = re.search(r"\d{%d}" % (sys.get_int_max_str_digits() + 1), text)
+        line = text.count("\n", 0, digits.start()) + 1 if digits else None
+        raise InputError(name, f"broken JSON ({_value_error(exc)})", row=line, row_label="line") from None
+    escapes = "\\u" in text
+    del text
     if isinstance(data, dict):
         # {"reviews": [...]}: a wrapper object around one list of records.
         lists = [v for v in data.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
@@ -162,11 +197,17 @@ def read_json(src: Source) -> Table:
     first = next((r for r in data if isinstance(r, dict)), None)
     if first is None:
         raise InputError(name, "not a table of records (no JSON object in the array)")
-    columns = [str(k) for k in first.keys()]
+    columns = [_SURROGATE.sub("\ufffd", k) for k in first.keys()]  # its values are cleaned as it is read
     last: list[Any] = [None]
 
     def numbered() -> Iterator[Row | BadRow]:
         for i, row in enumerate(data, start=1):
+            if escapes or not isinstance(row, dict) or any(isinstance(v, (dict, list)) for v in row.values()):
+                try:
+                    row = _clean(row, src.counts)
+                except _TooDeep:
+                    yield src.bad(BadRow(i, TOO_DEEP, ""), "record")
+                    continue
             if isinstance(row, dict):
                 last[0] = row
                 yield i, row
@@ -176,6 +217,64 @@ def read_json(src: Source) -> Table:
 
     return Table(name, "json", src.encoding, columns, numbered(), "record", src.fp,
                  last_raw=lambda: raw_text(json.dumps(last[0], ensure_ascii=False)))
+
+
+def _value_error(exc: ValueError) -> str:
+    """Python's refusal of a huge integer, without its advice to the programmer."""
+    if "integer string conversion" in str(exc):
+        return f"a number with more than {sys.get_int_max_str_digits():,} digits"
+    return str(exc)
+
+
+class _TooDeep(Exception):
+    pass
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(value: Any, counts: Replaced, depth: int = 0) -> Any:
+    """A parsed JSON value with its lone surrogates ("\\ud800", not a character: no file can hold it)
+    read as U+FFFD and counted; deeper than MAX_NESTING raises _TooDeep before anything recurses."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value) is None:
+            return value
+        value, n = _SURROGATE.subn("\ufffd", value)
+        counts.surrogates += n
+        return value
+    if isinstance(value, (dict, list)):
+        if depth >= MAX_NESTING:
+            raise _TooDeep
+        if isinstance(value, list):
+            return [_clean(v, counts, depth + 1) for v in value]
+        return {_clean(k, counts, depth + 1): _clean(v, counts, depth + 1) for k, v in value.items()}
+    return value
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},]')
+
+
+def _where_too_deep(text: str) -> tuple[int, str]:
+    """Where a JSON document nests too deep: its record (an element of the array of records) or line."""
+    stack: list[list] = []  # [bracket, elements before the current one]
+    for m in _JSON_TOKEN.finditer(text):
+        token = m.group()
+        if token in ("[", "{"):
+            stack.append([token, 0])
+            if len(stack) > MAX_NESTING:
+                if stack[0][0] == "[":
+                    return stack[0][1] + 1, "record"
+                if stack[1][0] == "[":  # {"reviews": [...]}
+                    return stack[1][1] + 1, "record"
+                break
+        elif token in ("]", "}"):
+            if stack:
+                stack.pop()
+        elif token == "," and stack:
+            stack[-1][1] += 1
+    else:
+        return 1, "line"
+    return text.count("\n", 0, m.start()) + 1, "line"
 
 
 def _chain(first: list, rest: Iterator) -> Iterator:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from ..errors import InputError
-from .sniff import HEAD_SIZE, detect_encoding, detect_format, sniff_format, stream_encoding
+from .sniff import HEAD_SIZE, detect_format, scan_encoding, sniff_format, stream_encoding
 
 STDIN = "-"
 RAW_LIMIT = 20_000  # characters of a bad row kept for a rejects file
@@ -25,12 +25,22 @@ class BadRow:
     number: int
     reason: str
     raw: str
+    column: str | None = None
 
 
 def raw_text(text: str) -> str:
     """A bad row's text as kept for a rejects file: without its line end, at most RAW_LIMIT characters."""
     text = text.rstrip("\r\n")
     return text if len(text) <= RAW_LIMIT else text[:RAW_LIMIT] + "…"
+
+
+@dataclass
+class Replaced:
+    """What was read as U+FFFD instead of refused: undecodable bytes of a file that is nearly all
+    UTF-8 (counted before any row is read), and lone surrogates in JSON strings (as rows are read)."""
+
+    bytes: int = 0
+    surrogates: int = 0
 
 
 @dataclass
@@ -49,6 +59,7 @@ class Table:
     # The exact text of the record yielded last, for a comma-separated CSV (None otherwise): what
     # `whylabel predict` copies to its CSV output instead of parsing and quoting the cells again.
     last_record: Callable[[], str] | None = None
+    replaced: Replaced = field(default_factory=Replaced)
 
     def bytes_read(self) -> int:
         """How far the reader is into the file, for a progress bar."""
@@ -80,10 +91,12 @@ class Source:
     head: str
     replaced: bool  # undecodable bytes became U+FFFD (stdin, not pre-scanned): such a row is bad
     collect: bool
+    # A scanned file's undecodable bytes, read as U+FFFD and counted (its rows are kept).
+    counts: Replaced = field(default_factory=Replaced)
 
     def text(self) -> IO[str]:
-        return io.TextIOWrapper(self.fp, encoding=self.encoding, errors="replace" if self.replaced else "strict",
-                                newline="")
+        errors = "replace" if self.replaced or self.counts.bytes else "strict"
+        return io.TextIOWrapper(self.fp, encoding=self.encoding, errors=errors, newline="")
 
     def bad(self, row: BadRow, row_label: str) -> BadRow:
         """The row to yield when bad rows are collected; raised as the import's error otherwise."""
@@ -125,22 +138,24 @@ def open_table(
         name = "<stdin>"
         fp, enc, head = _open_stream(stdin if stdin is not None else sys.stdin.buffer, name)
         fmt = fmt or sniff_format(head)
-        replaced = True
+        replaced, replaced_bytes = True, 0
     else:
         p = Path(path)
         _check_file(p, name)
-        enc = detect_encoding(p)
+        enc, replaced_bytes = scan_encoding(p)
         fmt = fmt or detect_format(p, enc)
         fp = open(p, "rb")
         head = fp.read(HEAD_SIZE).decode(enc, errors="replace")
         fp.seek(0)
         replaced = False
-    source = Source(name, fmt, fp, enc, head, replaced, collect=bad_rows == "collect")
+    source = Source(name, fmt, fp, enc, head, replaced, collect=bad_rows == "collect",
+                    counts=Replaced(bytes=replaced_bytes))
     try:
         table = FORMATS[fmt](source)
     except BaseException:
         fp.close()
         raise
+    table.replaced = source.counts
     return table
 
 
@@ -191,4 +206,4 @@ class _PrependedRaw(io.RawIOBase):
 
 
 def _error(name: str, row: BadRow, row_label: str) -> InputError:
-    return InputError(name, row.reason, row=row.number, row_label=row_label)
+    return InputError(name, row.reason, row=row.number, column=row.column, row_label=row_label)
