@@ -316,3 +316,7 @@ def test_labels_the_prior_already_holds_are_not_learned_twice(codebook, store, t
     assert len(prior.without(texts)) == len(prior) - len(texts & set(prior.texts)) < len(prior)
     result = train_from_store(store, codebook, models_dir=tmp_path / "m", cv_folds=0, save=False)
     assert result.card["trained_on"]["prior"]["n_items"] == len(prior) - len(texts & set(prior.texts))
+    # Nor does the default get compared on labels it learned from: here there are none it did not.
+    result = train_from_store(store, codebook, models_dir=tmp_path / "m", cv_folds=3)
+    assert result.decision["use"] is False
+    assert result.decision["why"].startswith("no labels that default-") and "has not learned from" in result.decision["why"]

@@ -1150,17 +1150,21 @@ def _macro_f1(Y: np.ndarray, P: np.ndarray, threshold: float) -> float:
 
 
 def compare_with_in_use(result: TrainResult, data: TrainingSet, codebook, current, *, db: str,
-                        annotator: str | None) -> dict:
+                        annotator: str | None, learned_texts: Iterable[str] = ()) -> dict:
     """Score the candidate and the model in use on the same team labels: the ones the model in use
-    never learned from. The candidate is scored out of fold (no model scores a label it saw)."""
+    never learned from (neither labeled since it was trained nor among `learned_texts`, the
+    shipped default's training texts). The candidate is scored out of fold (no model scores a
+    label it saw)."""
     if result.oof is None:
         return {"use": False, "why": f"too few labels to cross-validate ({len(data)}); the model in use stays"}
     team = (current.card.get("trained_on") or {}).get("team") or {}
     seen_until = -1
     if team.get("db") == db and team.get("annotator") == annotator:
         seen_until = int(team.get("last_annotation_id") or -1)
+    learned = set(learned_texts)
     unseen = [k for k, a in enumerate(data.annotation_ids) if a > seen_until] if data.annotation_ids \
         else list(range(len(data)))
+    unseen = [k for k in unseen if data.texts[k] not in learned]
     if not unseen:
         return {"use": False, "why": f"no labels that {current.model_id} has not learned from; it stays in use"}
     vectors = None if data.vectors is None else [data.vectors[k] for k in unseen]
@@ -1202,8 +1206,9 @@ def train_from_store(store, codebook, *, annotator: str | None = None, name: str
     result.card.update({"name": name, "annotator": annotator, "db": str(store.path)})
     if save:
         current = load_suggester(codebook, models_dir=models_dir)
+        shipped = prior if prior is not None else load_prior(codebook)
         result.decision = compare_with_in_use(result, data, codebook, current, db=str(store.path),
-                                              annotator=annotator)
+                                              annotator=annotator, learned_texts=shipped.texts if shipped else ())
         result.card["decision"] = result.decision
         record = in_use(models_dir)
         if not result.decision["use"] and record is not None and record["name"] == name:
