@@ -133,11 +133,12 @@ def bench_startup(db: Path, runs: int = 3) -> list[float]:
     return times
 
 
-async def bench_keys(db: Path, decisions: int) -> dict:
+async def bench_keys(db: Path, decisions: int, model: str | None = None) -> dict:
     from whylabel.tui.app import build_app
 
     book = load_codebook()
-    app = as_in_a_terminal(build_app(db, book, annotator="bench-keys", retrain_every=0, queue="uncertain"))
+    app = as_in_a_terminal(build_app(db, book, annotator="bench-keys", retrain_every=0, queue="uncertain",
+                                     model=model))
     app_times: list[float] = []
     key_times: list[float] = []
     pending: dict = {}
@@ -268,6 +269,7 @@ def main() -> None:
     ap.add_argument("--decisions", type=int, default=500)
     ap.add_argument("--db", type=Path, default=None, help="default: a cached file in the temp directory")
     ap.add_argument("--skip", nargs="*", default=[], choices=["startup", "keys", "stall"])
+    ap.add_argument("--model", default=None, help="model name or path for the keys run (default: as `label` picks)")
     args = ap.parse_args()
     cached = args.db or Path(tempfile.gettempdir()) / f"whylabel-bench-{args.items}-{args.labels}.db"
     if not cached.exists():
@@ -283,7 +285,7 @@ def main() -> None:
         print(f"startup: first item on screen after {statistics.median(times):.2f} s "
               f"(runs: {', '.join(f'{t:.2f}' for t in times)}; target <= 1.2 s)")
     if "keys" not in args.skip:
-        r = asyncio.run(bench_keys(db, args.decisions))
+        r = asyncio.run(bench_keys(db, args.decisions, args.model))
         for name, values in (("key event -> next item drawn", r["key"]),
                              ("of which the committed decision", r["commit"])):
             ms = [v * 1000 for v in values]
