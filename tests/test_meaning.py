@@ -320,3 +320,20 @@ def test_labels_the_prior_already_holds_are_not_learned_twice(codebook, store, t
     result = train_from_store(store, codebook, models_dir=tmp_path / "m", cv_folds=3)
     assert result.decision["use"] is False
     assert result.decision["why"].startswith("no labels that default-") and "has not learned from" in result.decision["why"]
+
+
+def test_predict_into_the_database_keeps_the_vectors_it_read(codebook, db_path, tmp_path, cli, counted_encoder):
+    export = write_export(tmp_path / "week.csv", TEAM[:6])
+    r = cli("predict", export, "-o", tmp_path / "out.csv", "--into-db", "--db", db_path, "--workers", "1", "-q")
+    assert r.exit_code == 0, r.stderr
+    encoded = sum(counted_encoder)
+    with Store(db_path) as s:
+        rows = s.texts([i for (i,) in s.db.execute("SELECT id FROM items ORDER BY id")])
+        assert len(s.embeddings([row[0] for row in rows], ENCODER_ID)) == 6
+        stored_vectors(s, [row[0] for row in rows], [row[1] for row in rows])
+    assert sum(counted_encoder) == encoded  # read from the store, not encoded again
+    r = cli("predict", export, "-o", tmp_path / "fast.csv", "--into-db", "--db", tmp_path / "fast.db", "--fast",
+            "--workers", "1", "-q")
+    assert r.exit_code == 0, r.stderr
+    with Store(tmp_path / "fast.db") as s:
+        assert s.db.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 0  # words only: nothing read

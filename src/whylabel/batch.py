@@ -164,6 +164,11 @@ class Labeler:
                        [int(u) for u in unsure.tolist()], evidence]
         rows = list(zip(*columns))
         kept = [s.to_row(0, self.model_id) for s in b.suggestions()] if self.keep else None
+        encoder_id = getattr(self.suggester, "encoder_id", None)
+        if kept is not None and encoder_id and getattr(b, "vectors", None) is not None:
+            # The vectors read here are kept with the items: no retrain or suggest encodes them again.
+            for row, vector in zip(kept, b.vectors.astype(np.float16)):
+                row["vector"], row["encoder"] = vector.tobytes(), encoder_id
         return rows, int(unsure.sum()), counts, kept
 
     def _in_codebook_order(self, b: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -625,11 +625,13 @@ class ModelSuggester:
         """The sentence encoder this suggester reads vectors of; None for words only."""
         return self.blend.encoder if self.blend is not None else None
 
-    def _proba(self, batch: Batch, texts: Sequence[str], vectors) -> np.ndarray:
+    def _proba(self, batch: Batch, texts: Sequence[str], vectors) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities, and the sentence vectors read (None for words only)."""
         P = self.words.proba_of(batch)
-        if self.blend is not None:
-            P = self.blend.blend(P, self.blend.meaning_.predict_proba(complete_vectors(texts, vectors)))
-        return P
+        if self.blend is None:
+            return P, None
+        V = complete_vectors(texts, vectors)
+        return self.blend.blend(P, self.blend.meaning_.predict_proba(V)), V
 
     def suggest(self, texts: Sequence[str], langs: Sequence[str | None] | None = None,
                 vectors: Sequence | None = None) -> list[Suggestion]:
@@ -645,11 +647,12 @@ class ModelSuggester:
             return SuggestionBatch(self.reasons, np.zeros((0, R)), np.zeros((0, R), dtype=bool), self.threshold,
                                    [], [], EvidenceUnits.empty())
         batch = words.batch(analyses)
-        P = self._proba(batch, texts, vectors)
+        P, V = self._proba(batch, texts, vectors)
         chosen = P >= self.threshold
         docs, reasons = np.nonzero(chosen)
         units = words.evidence_units(batch, docs, reasons, self.top_k)
-        return SuggestionBatch(self.reasons, P, chosen, self.threshold, docs.tolist(), reasons.tolist(), units)
+        return SuggestionBatch(self.reasons, P, chosen, self.threshold, docs.tolist(), reasons.tolist(), units,
+                               vectors=V)
 
     def predict_proba(self, texts: Sequence[str], langs: Sequence[str | None] | None = None,
                       vectors: Sequence | None = None) -> np.ndarray:
@@ -657,7 +660,7 @@ class ModelSuggester:
         analyses = analyse(texts, langs)
         if not analyses:
             return np.zeros((0, len(self.reasons)))
-        return self._proba(self.words.batch(analyses), texts, vectors)
+        return self._proba(self.words.batch(analyses), texts, vectors)[0]
 
 
 def cue_only_estimator(codebook) -> ReasonClassifier:

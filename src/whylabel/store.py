@@ -340,6 +340,9 @@ class Store:
                     is_new = False
                 if rec.suggestion is not None:
                     conn.execute(_SAVE_SUGGESTION, _suggestion_params({**rec.suggestion, "item_id": item_id}, now))
+                    if rec.suggestion.get("vector") is not None:
+                        conn.execute("INSERT OR REPLACE INTO embeddings (item_id, encoder, vector) VALUES (?,?,?)",
+                                     (item_id, rec.suggestion["encoder"], rec.suggestion["vector"]))
                 if rec.reasons is not None and annotator:
                     if not is_new:
                         current = self._current_reasons(item_id, annotator)

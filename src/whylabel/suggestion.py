@@ -148,6 +148,7 @@ class SuggestionBatch:
     pair_reason: list[int]
     units: EvidenceUnits
     confidence: Any = None  # (texts,) as `Suggestion.confidence`; None: computed from the probabilities
+    vectors: Any = None  # (texts, DIM) sentence vectors the suggester read, to keep; None: words only
 
     def __len__(self) -> int:
         return len(self.probabilities)
