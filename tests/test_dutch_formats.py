@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import json
+from pathlib import Path
+
 import pytest
 
 from conftest import db_snapshot, write_csv
@@ -117,8 +121,6 @@ def test_dutch_export_dates_become_iso(cli, tmp_path, db_path):
                   encoding="cp1252")
     r = cli("import", f, "--db", db_path, "--id-column", "Klantnummer", "--lang", "nl", "--json")
     assert r.exit_code == 0, r.stderr
-    import json
-
     summary = json.loads(r.stdout)
     assert summary["encoding"] == "cp1252" and summary["dates_ambiguous"] == 0
     assert summary["columns"]["created_at"] == "Datum"
@@ -155,3 +157,50 @@ def test_ambiguous_dates_are_kept_as_written_and_counted(cli, tmp_path, db_path)
     assert r.exit_code == 0, r.stderr
     assert "2 ambiguous dates kept as written (day or month first?)" in r.stdout
     assert stored_dates(db_path) == {"T1": "03/04/2025", "T2": "05-06-2025", "T3": "2025-07-07", "T4": "gisteren"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Predict keeps the input's dialect (issue 15, item 8)
+
+KLANTCONTACT = (
+    "Klantnummer;Datum;Opmerking;Kanaal;Stap\r\n"
+    "K-2001;20-10-2025;Verzendkosten van €6,95 zijn veel te duur voor één paar sokken;enquête;checkout\r\n"
+    "K-2002;21-10-2025;\"Pakket te laat; bezorger belde niet aan\";e-mail;bezorging\r\n"
+    "K-2003;22-10-2025;Ik vertrouw de betaalpagina niet, geen iDEAL of PayPal;chat;checkout\r\n"
+)
+
+
+@pytest.fixture
+def klantcontact(tmp_path):
+    return write_csv(tmp_path / "klantcontact_week43.csv", KLANTCONTACT, encoding="cp1252")
+
+
+def test_predict_writes_a_semicolon_export_back_with_semicolons_in_utf8(cli, klantcontact):
+    r = cli("predict", klantcontact, "-o", "gelabeld.csv", "--workers", "1")
+    assert r.exit_code == 0, r.stderr
+    raw = Path("gelabeld.csv").read_bytes()
+    assert raw.startswith(b"Klantnummer;Datum;Opmerking;Kanaal;Stap;reasons;")
+    with open("gelabeld.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter=";"))
+    assert [row["Klantnummer"] for row in rows] == ["K-2001", "K-2002", "K-2003"]
+    assert rows[0]["Opmerking"] == "Verzendkosten van €6,95 zijn veel te duur voor één paar sokken"
+    assert rows[1]["Opmerking"] == "Pakket te laat; bezorger belde niet aan"
+    assert rows[0]["Kanaal"] == "enquête" and "price" in rows[0]["reasons"]
+
+
+def test_predict_excel_is_semicolons_with_a_bom(cli, klantcontact):
+    assert cli("predict", klantcontact, "-o", "gelabeld.csv", "--excel", "--workers", "1").exit_code == 0
+    raw = Path("gelabeld.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfKlantnummer;Datum;Opmerking;Kanaal;Stap;reasons;")
+    assert "één paar sokken".encode() in raw and raw.count(b"\r\n") == 4
+
+
+def test_another_format_named_by_o_wins(cli, tmp_path, klantcontact):
+    assert cli("predict", klantcontact, "-o", "gelabeld.jsonl", "--workers", "1").exit_code == 0
+    rows = [json.loads(line) for line in Path("gelabeld.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows[2]["Opmerking"].startswith("Ik vertrouw de betaalpagina niet")
+    tsv = write_csv(tmp_path / "reviews.tsv", "id\treview\nR1\tShipping was far too expensive\n")
+    assert cli("predict", tsv, "-o", "labeled.csv", "--workers", "1").exit_code == 0
+    assert Path("labeled.csv").read_text(encoding="utf-8").startswith("id,review,reasons,")
+    assert cli("predict", tsv, "-o", "labeled.tsv", "--workers", "1").exit_code == 0
+    assert Path("labeled.tsv").read_text(encoding="utf-8").startswith("id\treview\treasons\t")
