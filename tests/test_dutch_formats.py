@@ -157,6 +157,8 @@ def test_ambiguous_dates_are_kept_as_written_and_counted(cli, tmp_path, db_path)
     assert r.exit_code == 0, r.stderr
     assert "2 ambiguous dates kept as written (day or month first?)" in r.stdout
     assert stored_dates(db_path) == {"T1": "03/04/2025", "T2": "05-06-2025", "T3": "2025-07-07", "T4": "gisteren"}
+    again = cli("import", f, "--db", tmp_path / "other.db", "--lang", "nl", "--json")
+    assert json.loads(again.stdout)["dates_ambiguous"] == 2
 
 
 # ---------------------------------------------------------------------------------------------
