@@ -62,6 +62,7 @@ def test_spaces_group_thousands(cli, tmp_path, db_path):
     ("1.234,5", "row 3, column 'bereikt': reached must be a whole number, got '1.234,5'"),
     ("veel", "row 3, column 'bereikt': reached must be a whole number, got 'veel'"),
     ("-40", "row 3, column 'bereikt': reached must be a whole number, got '-40'"),
+    ("12 48", "row 3, column 'bereikt': reached must be a whole number, got '12 48'"),
     ("12.48", "row 2, column 'bereikt': reached must be a whole number, got '12.480' "
               "(read as 12.48: '12.48' in the same column writes decimals with '.')"),
 ])

@@ -33,8 +33,13 @@ class NumberError(ValueError):
 _NUMBER_SHAPE = re.compile(r"^[+-]?[0-9][0-9.,]*$")
 
 
+_SPACED = re.compile(r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?")
+
+
 def _clean(value: Any) -> str:
-    return re.sub(r"[\s\u00a0\u202f]", "", str(value).strip()) if value is not None else ""
+    """The value without its thousands spaces (`12 480`); spaces anywhere else are left to fail."""
+    text = str(value).strip() if value is not None else ""
+    return re.sub(r"[ \u00a0\u202f]", "", text) if _SPACED.fullmatch(text) else text
 
 
 def _decimal_evidence(text: str) -> str | None:
