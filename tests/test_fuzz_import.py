@@ -303,8 +303,12 @@ def test_predict_reads_it_right_or_refuses_it_in_one_line(cli, tmp_path, case):
         assert_one_line_error(r, path)
         assert not out.exists()
         return
+    from whylabel.io.sniff import pick_delimiter
+
     with open(out, encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
+        delimiter = pick_delimiter(f.readline())  # predict keeps the input's separator
+        f.seek(0)
+        rows = list(csv.DictReader(f, delimiter=delimiter))
     column = json.loads(r.stdout)["columns"]["text"]  # a stray byte may have changed its name
     got = [row[column] for row in rows]
     if isinstance(case.expect, list):

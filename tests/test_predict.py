@@ -98,10 +98,10 @@ def test_output_keeps_every_input_column_then_the_suggestion_columns_in_input_or
     r = cli("predict", src, "-o", "labeled.csv", "--workers", "1")
     assert r.exit_code == 0, r.output
     with open("labeled.csv", encoding="utf-8", newline="") as f:
-        header = next(csv.reader(f))
+        header = next(csv.reader(f, delimiter=";"))  # the input's separator is kept
     # An input column named like an added one is kept under input_<name>.
     assert header == ["response_id", "input_reasons", "answer", "nps", *ADDED]
-    rows = read_csv("labeled.csv")
+    rows = read_csv("labeled.csv", delimiter=";")
     assert [r["response_id"] for r in rows] == [f"R{i}" for i in range(len(TEXTS))]
     assert [r["answer"] for r in rows] == TEXTS
     assert {r["input_reasons"] for r in rows} == {"old"}
@@ -294,7 +294,7 @@ def test_bad_rows_go_to_the_rejects_file_with_row_reason_and_raw_content(cli, tm
     ))
     r = cli("predict", src, "-o", "out.csv", "--workers", "1", "--json")
     assert r.exit_code == 0, r.output
-    assert [row["id"] for row in read_csv("out.csv")] == ["1", "4", "6"]
+    assert [row["id"] for row in read_csv("out.csv", delimiter=";")] == ["1", "4", "6"]
     assert read_csv("out.rejects.csv") == [
         {"row": "3", "reason": "no text", "raw": "2;"},
         {"row": "4", "reason": "3 fields but the header has 2 (an unquoted ';' in a text?)",

@@ -44,7 +44,10 @@ def predicted(cli, tmp_path, path) -> tuple[list[dict], list[dict], str]:
     r = cli("predict", path, "-o", tmp_path / "out.csv", "--model", "cues", "--workers", "1")
     assert r.exit_code == 0, r.output
     with open(tmp_path / "out.csv", encoding="utf-8", newline="") as f:
-        out = list(csv.DictReader(f))
+        # predict keeps the input's separator: a `;` export comes back `;`-separated
+        delimiter = ";" if ";" in f.readline() else ","
+        f.seek(0)
+        out = list(csv.DictReader(f, delimiter=delimiter))
     with open(tmp_path / "out.rejects.csv", encoding="utf-8", newline="") as f:
         rejects = list(csv.DictReader(f))
     return out, rejects, r.stderr

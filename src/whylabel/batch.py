@@ -2,7 +2,8 @@
 
 Contract: `predict(source, codebook, out=...)` reads an export (CSV, TSV, JSON, JSONL; "-" is
 stdin) in chunks, labels the texts with a suggester that each worker process loads once, and
-writes every input column plus the suggestion columns (`output_columns`), in input order.
+writes every input column plus the suggestion columns (`output_columns`), in input order; CSV
+output keeps the input's separator (in UTF-8; `excel=True`: `;` with a BOM).
 - A bad row (no text, undecodable, broken JSON, extra fields) goes to the rejects file (row,
   reason, raw content) and is counted; `strict=True` raises `InputError` naming its row instead.
   Rows are numbered as `whylabel import` numbers them (whylabel.io: spreadsheet rows, JSONL lines).
@@ -451,7 +452,8 @@ def predict(
                 store = stack.enter_context(Store(store))
             writer = None
             if out is not None:
-                writer = TableWriter(stack.enter_context(atomic_output(out)), header, format=out_format, excel=excel)
+                writer = TableWriter(stack.enter_context(atomic_output(out)), header, format=out_format, excel=excel,
+                                     delimiter=output_delimiter(table, out))
             run = _Run(table, cols, codebook, opts, summary, stack=stack, writer=writer, strict=strict,
                        chunk_size=chunk_size, progress=progress, store=store, redactor=redactor)
             if workers == 1:
@@ -479,6 +481,14 @@ def predict(
     summary.elapsed_s = time.perf_counter() - started
     summary.rows_per_s = summary.rows_read / summary.elapsed_s if summary.elapsed_s else 0.0
     return summary
+
+
+def output_delimiter(table: Table, out: str | None) -> str | None:
+    """The input's separator, so a `;`-separated Dutch export comes back `;`-separated; a tab
+    only where the output is not named `.csv`."""
+    if table.delimiter == "\t" and out and Path(out).suffix.lower() == ".csv":
+        return ","
+    return table.delimiter
 
 
 def _format_from_name(out: str | None) -> str:

@@ -43,11 +43,12 @@ class TableWriter:
     the line end is "\n", and a reader would start a new row there.
     """
 
-    def __init__(self, stream: IO[str], columns: Sequence[str], *, format: str = "csv", excel: bool = False):
+    def __init__(self, stream: IO[str], columns: Sequence[str], *, format: str = "csv", excel: bool = False,
+                 delimiter: str | None = None):
         self.format = format
         self.columns = list(columns)
         self.stream = stream
-        self.delimiter = ";" if excel else ","
+        self.delimiter = ";" if excel else (delimiter or ",")
         self.lineterminator = "\r\n" if excel else "\n"
         if format == "csv":
             if excel and getattr(stream, "name", None) != sys.stdout.name:

@@ -24,6 +24,7 @@ from typing import Any
 from .codebook import Codebook
 from .errors import InputError
 from .io import Table, open_table
+from .localformat import DateColumn
 from .nlp import normalise_lang
 from .records import COLUMN_FIELDS, ColumnMap, ItemRecord
 from .store import ImportCounts, Store
@@ -117,6 +118,8 @@ class RowOptions:
     lang: str | None = None
     default_source: str = "unknown"
     extra: dict[str, Any] = field(default_factory=dict)
+    # The created_at column's day/month order, and how many dates it left as written (ambiguous).
+    dates: DateColumn = field(default_factory=DateColumn)
 
 
 def normalise_source(value: str) -> str:
@@ -257,10 +260,25 @@ def prepare_row(
         stage=stage,
         lang=lang,
         rating=rating,
-        created_at=cell(row, cols.created_at) or None,
+        created_at=created_at(cell(row, cols.created_at), opts.dates),
         meta=meta,
         reasons=reasons,
     )
+
+
+def created_at(value: str, dates: DateColumn) -> str | None:
+    """ISO 8601 where the date is certain; as written (and counted) where day and month could swap."""
+    if not value:
+        return None
+    dates.observe(value)
+    return dates.iso(value)
+
+
+def decide_date_order(path: str | Path, column: str, dates: DateColumn, format: str | None = None) -> None:
+    """Read the date column once before importing, until a value says whether it is day-first:
+    `03/04/2025` in row 2 is 3 April when row 900 says `20/10/2025`."""
+    with open_table(path, format=format) as table:
+        dates.decide(row.get(column) for _, row in table.rows)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -298,6 +316,8 @@ def import_file(
             from .nlp import detect_language
 
             detect = detect_language
+        if cols.created_at:
+            decide_date_order(path, cols.created_at, opts.dates, format)
         counts = ImportCounts()
 
         def records() -> Iterator[ItemRecord]:

@@ -113,6 +113,7 @@ def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, 
         "columns": mapping.named(),
         "rows_read": counts.rows_read, "added": counts.added, "duplicates": counts.duplicates,
         "skipped": counts.skipped, "skipped_why": counts.skipped_why, "labels_added": counts.labels_added,
+        "dates_ambiguous": opts.dates.ambiguous,
         "replaced_bytes": table.replaced.bytes, "replaced_surrogates": table.replaced.surrogates,
         "db": str(db_path),
     }
@@ -169,6 +170,9 @@ def _import_line(s: dict) -> str:
     ]
     if s["labels_added"]:
         parts.append(f"{s['labels_added']} labels")
+    if s.get("dates_ambiguous"):
+        n = s["dates_ambiguous"]
+        parts.append(f"{n} ambiguous date{'s' * (n != 1)} kept as written (day or month first?)")
     if s["replaced_bytes"] or s["replaced_surrogates"]:
         parts.append(replaced_text(s["replaced_bytes"], s["replaced_surrogates"]))
     if "redacted" in s:
@@ -186,48 +190,17 @@ def breakpoints_cmd(file, db_path, codebook_path, as_json):
     """Import behavioural figures per breakpoint: the "what" beside the "why".
 
     FILE is a CSV/TSV/JSON(L) with a `name` (or `breakpoint`) column and any of `moment`, `stage`,
-    `reached`, `dropped`, `period`. Existing figures are updated; empty cells keep the old value.
+    `reached`, `dropped`, `period`; Dutch names work too (`stap`, `fase`, `bereikt`, `afgehaakt`,
+    `periode`), and so do Dutch figures (`12.480`, `12 480`). Existing figures are updated; empty
+    cells keep the old value.
 
     \b
     Example:
       whylabel breakpoints funnel_2026_q3.csv
     """
-    from ..io import open_table
+    from ..funnel import read_funnel
 
-    book = load_codebook(codebook_path)
-    table = open_table(file)
-    rows = []
-    try:
-        norm = {c.strip().lower(): c for c in table.columns}
-        name_col = norm.get("name") or norm.get("breakpoint")
-        if not name_col:
-            raise InputError(file, "no `name` or `breakpoint` column (columns: " + ", ".join(table.columns) + ")")
-        for number, row in table.rows:
-            rec = {"name": str(row.get(name_col) or "").strip().lower()}
-            if not rec["name"]:
-                raise InputError(file, "empty breakpoint name", row=number, column=name_col, row_label=table.row_label)
-            for key, allowed in (("moment", book.moments), ("stage", book.stages)):
-                col = norm.get(key)
-                value = str(row.get(col) or "").strip().lower() if col else ""
-                if value and allowed and value not in allowed:
-                    raise InputError(file, f"unknown {key} {value!r} (expected one of: {', '.join(allowed)})",
-                                     row=number, column=col, row_label=table.row_label)
-                rec[key] = value or None
-            for key in ("reached", "dropped"):
-                col = norm.get(key)
-                value = str(row.get(col) or "").strip().replace(".", "").replace(",", "") if col else ""
-                if value and not value.isdigit():
-                    raise InputError(file, f"{key} must be a whole number, got {row.get(col)!r}",
-                                     row=number, column=col, row_label=table.row_label)
-                rec[key] = int(value) if value else None
-            if rec["reached"] is not None and rec["dropped"] is not None and rec["dropped"] > rec["reached"]:
-                raise InputError(file, f"dropped ({rec['dropped']}) is more than reached ({rec['reached']})",
-                                 row=number, column=norm.get("dropped"), row_label=table.row_label)
-            col = norm.get("period")
-            rec["period"] = str(row.get(col) or "").strip() or None if col else None
-            rows.append(rec)
-    finally:
-        table.close()
+    rows = read_funnel(file, load_codebook(codebook_path))
     with Store(db_path) as store:
         n = store.upsert_breakpoints(rows)
     if as_json:

@@ -103,7 +103,8 @@ def read_csv(src: Source) -> Table:
         return record[0] if len(record) == 1 else "".join(record)
 
     return Table(name, fmt, src.encoding, columns, numbered(), "row", src.fp,
-                 last_raw=lambda: raw_text("".join(record)), last_record=last_record if delimiter == "," else None)
+                 last_raw=lambda: raw_text("".join(record)), last_record=last_record if delimiter == "," else None,
+                 delimiter=delimiter)
 
 
 @register_format("jsonl")

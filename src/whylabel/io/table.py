@@ -60,6 +60,8 @@ class Table:
     # `whylabel predict` copies to its CSV output instead of parsing and quoting the cells again.
     last_record: Callable[[], str] | None = None
     replaced: Replaced = field(default_factory=Replaced)
+    # The CSV/TSV separator read (None for JSON): what `whylabel predict` writes back.
+    delimiter: str | None = None
 
     def bytes_read(self) -> int:
         """How far the reader is into the file, for a progress bar."""
