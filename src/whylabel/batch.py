@@ -360,7 +360,7 @@ _KINDS = (
     ("cannot decode", "undecodable"), ("broken CSV", "broken CSV"), ("broken TSV", "broken TSV"),
     ("characters long", "text too long"), ("not a string", "text not a string"),
     ("nested deeper", "nested too deep"), ("never closed", "quote never closed"),
-    ("a cell holds more than", "cell too long"),
+    ("a cell holds more than", "cell too long"), ("beyond the header's", "extra fields"),
 )
 
 
@@ -398,6 +398,7 @@ def predict(
     factory: SuggesterFactory | None = None,
     fast: bool = False,
     redactor: Any = None,
+    sheet: str | None = None,
 ) -> PredictSummary:
     """Label an export into `out` (a path, "-" for stdout) and/or into `store`; see the module contract.
 
@@ -420,7 +421,7 @@ def predict(
     started = time.perf_counter()
 
     # Everything that can refuse the whole run happens before any output is opened.
-    table = open_table(source, format=input_format, bad_rows="collect", allow_stdin=True, stdin=stdin)
+    table = open_table(source, format=input_format, bad_rows="collect", allow_stdin=True, stdin=stdin, sheet=sheet)
     with contextlib.closing(table):
         cols = guess_columns(table, columns)
         if store is not None and not opts.source and not cols.source:
@@ -552,7 +553,7 @@ class _Run:
                 row = redact(row)
             text = row.get(text_col)
             if type(text) is not str:
-                problem = not_text(text)
+                problem = None if table.numbers_are_text else not_text(text)
                 if problem:
                     self.reject(BadRow(number, problem, table.last_raw()))
                     continue

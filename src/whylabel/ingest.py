@@ -212,7 +212,7 @@ def prepare_row(
     def bad(column: str | None, message: str) -> InputError:
         return InputError(table.path, message, row=number, column=column, row_label=table.row_label)
 
-    problem = not_text(row.get(cols.text))
+    problem = None if table.numbers_are_text else not_text(row.get(cols.text))
     if problem:
         raise bad(cols.text, problem)
     text = cell(row, cols.text)
@@ -282,11 +282,12 @@ def import_file(
     format: str | None = None,
     progress: Callable[[int], None] | None = None,
     redactor: Any = None,
+    sheet: str | None = None,
 ) -> tuple[ImportCounts, ColumnMap, Table]:
     """Import one export in one transaction; an error anywhere leaves the database as it was.
     A `redactor` (whylabel.redact.Redactor) replaces personal data in every cell before it is stored."""
     opts = options or RowOptions()
-    table = open_table(path, format=format)
+    table = open_table(path, format=format, sheet=sheet)
     try:
         cols = guess_columns(table, columns)
         if cols.reasons and not annotator:

@@ -52,6 +52,7 @@ def _column_options(f):
     f = click.option("--lang", "lang", type=click.Choice(["nl", "en"]), help="Language of every row.")(f)
     f = click.option("--format", "fmt", type=click.Choice(list(FORMATS)),
                      help="Input format (default: from the extension and content).")(f)
+    f = click.option("--sheet", "sheet", metavar="NAME", help="The worksheet of an .xlsx workbook (default: the first).")(f)
     return f
 
 
@@ -83,9 +84,9 @@ def column_overrides(kw: dict) -> dict[str, str | None]:
 @db_option
 @codebook_option
 @json_option
-def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, as_json, fmt, source, breakpoint, lang,
-               **kw):
-    """Import a feedback export (CSV, TSV, JSON or JSONL) into the project database.
+def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, as_json, fmt, sheet, source, breakpoint,
+               lang, **kw):
+    """Import a feedback export (CSV, TSV, JSON, JSONL or an .xlsx workbook) into the project database.
 
     UTF-8 (with or without BOM), UTF-16, UTF-32 and Windows-1252 files with ',' or ';' separators
     are read as they come out of survey tools, shops and spreadsheets. Columns are guessed from common
@@ -96,6 +97,7 @@ def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, 
     Examples:
       whylabel import nps_2026_10.csv --breakpoint checkout --source survey
       whylabel import reviews.jsonl --text-column body
+      whylabel import enquete.xlsx --sheet Antwoorden
       whylabel import coded.csv --reasons-column reasons --annotator anna
       whylabel import tickets.csv --redact     # e-mail, phone, IBAN, card numbers never stored
     """
@@ -107,7 +109,7 @@ def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, 
     opts = RowOptions(source=_source(source), breakpoint=breakpoint, lang=lang)
     redactor = make_redactor() if redact else None
     with Store(db_path) as store:
-        counts, mapping, table = _run_import(store, file, book, cols, opts, annotator, fmt, redactor)
+        counts, mapping, table = _run_import(store, file, book, cols, opts, annotator, fmt, redactor, sheet)
     summary = {
         "file": file, "format": table.format, "encoding": table.encoding,
         "columns": mapping.named(),
@@ -132,7 +134,7 @@ def _source(value: str | None) -> str | None:
     return normalise_source(value)
 
 
-def _run_import(store, file, book, cols, opts, annotator, fmt, redactor=None):
+def _run_import(store, file, book, cols, opts, annotator, fmt, redactor=None, sheet=None):
     from ..ingest import import_file
 
     size = os.path.getsize(file) if os.path.exists(file) else 0
@@ -147,9 +149,9 @@ def _run_import(store, file, book, cols, opts, annotator, fmt, redactor=None):
                 last[0] = max(last[0], pos)
 
             return import_file(store, file, book, columns=cols, options=opts, annotator=annotator,
-                               format=fmt, progress=progress, redactor=redactor)
+                               format=fmt, progress=progress, redactor=redactor, sheet=sheet)
     return import_file(store, file, book, columns=cols, options=opts, annotator=annotator, format=fmt,
-                       redactor=redactor)
+                       redactor=redactor, sheet=sheet)
 
 
 def replaced_text(undecodable: int, surrogates: int) -> str:

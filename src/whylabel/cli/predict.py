@@ -51,7 +51,7 @@ from ..safefile import check_output_path
 @codebook_option
 @json_option
 def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, fast, min_confidence, workers,
-                chunk_size, rejects, strict, quiet, redact, fmt, source, breakpoint, lang, db_path, codebook_path,
+                chunk_size, rejects, strict, quiet, redact, fmt, sheet, source, breakpoint, lang, db_path, codebook_path,
                 as_json, **kw):
     """Label a new export with the trained model: every input column plus the model's reasons.
 
@@ -95,7 +95,7 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, fas
             columns=column_overrides(kw), options=opts, input_format=fmt, model=model, models_dir=models_dir,
             workers=workers, chunk_size=chunk_size, min_confidence=min_confidence, strict=strict,
             store=db_path if into_db else None, progress=bar.update if bar else None, fast=fast,
-            redactor=make_redactor() if redact else None,
+            redactor=make_redactor() if redact else None, sheet=sheet,
         )
     finally:
         if main_thread:

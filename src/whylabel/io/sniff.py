@@ -68,7 +68,7 @@ def scan_encoding(path: Path, *, chunk_size: int = 1 << 20) -> tuple[str, int]:
         if b"\x00" in f.read(8192):
             raise InputError(
                 str(path),
-                "this is a binary file, not CSV/TSV/JSON text (an Excel workbook? save it as CSV UTF-8)",
+                "this is a binary file, not CSV/TSV/JSON text or an .xlsx workbook",
             )
         f.seek(0)
         bad, tail, multibyte, last = _utf8_evidence(f, chunk_size)
