@@ -101,3 +101,104 @@ def test_a_missing_sheet_lists_the_sheets(cli, tmp_path, db_path):
     r = cli("import", write_csv(tmp_path / "a.csv", "text\nhoi\n"), "--db", db_path, "--sheet", "Blad1")
     assert r.exit_code == 2
     assert r.stderr == f"whylabel: error: {tmp_path / 'a.csv'}: --sheet applies to .xlsx workbooks only (this is CSV)\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Workbooks out: export and predict
+
+
+def read_back(path):
+    wb = load_workbook(path)  # the full reader: cell types, panes and the filter as Excel sees them
+    ws = wb.worksheets[0]
+    return ws, [[c for c in row] for row in ws.iter_rows()]
+
+
+def test_export_xlsx_has_typed_cells_a_frozen_header_and_a_filter(cli, tmp_path, db_path):
+    f = write_csv(tmp_path / "tickets.csv",
+                  "ticket_id,created,channel,rating,message\n"
+                  "T1,2026-06-01,chat,2,\"Verzendkosten van €6,95 zijn te veel\"\n"
+                  "T2,2026-06-02T09:15:00,email,4.5,=1+1\n"
+                  "T3,20-10-2025,email,,#N/A ik vertrouw de site niet\n")
+    assert cli("import", f, "--db", db_path, "--lang", "nl").exit_code == 0
+    with Store(db_path) as s:
+        ids = {r[1]: r[0] for r in s.db.execute("SELECT id, external_id FROM items")}
+        s.annotate(ids["T1"], ["price"], annotator="anna")
+        s.annotate(ids["T2"], ["price", "terms"], annotator="anna", note="=HYPERLINK(\"http://x\")")
+        s.annotate(ids["T3"], [], annotator="anna")
+    out = tmp_path / "labeled.xlsx"
+    r = cli("export", "-o", out, "--db", db_path)
+    assert r.exit_code == 0, r.stderr
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+    ws, rows = read_back(out)
+    assert ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == f"A1:{ws.cell(1, len(rows[0])).column_letter}4"
+    header = [c.value for c in rows[0]]
+    by_id = {row[header.index("external_id")].value: {h: c for h, c in zip(header, row)} for row in rows[1:]}
+    t1, t2, t3 = by_id["T1"], by_id["T2"], by_id["T3"]
+    assert isinstance(t1["item_id"].value, int) and t1["rating"].value == 2 and t2["rating"].value == 4.5
+    assert t1["created_at"].is_date and t1["created_at"].value == dt.datetime(2026, 6, 1)
+    assert t2["created_at"].value == dt.datetime(2026, 6, 2, 9, 15)
+    assert t3["created_at"].data_type == "s" and t3["created_at"].value == "20-10-2025"  # not ISO: kept as text
+    assert t2["labeled_at"].is_date
+    assert (t2["text"].value, t2["text"].data_type) == ("=1+1", "s")  # text, not a formula, no apostrophe
+    assert (t2["note"].value, t2["note"].data_type) == ('=HYPERLINK("http://x")', "s")
+    assert (t3["text"].value, t3["text"].data_type) == ("#N/A ik vertrouw de site niet", "s")
+    assert t1["text"].value == "Verzendkosten van €6,95 zijn te veel"
+    assert (t2["reasons"].value, t3["reasons"].value, t2["price"].value, t3["price"].value) == ("price;terms", "none", 1, 0)
+    assert t3["rating"].value is None
+
+
+def test_export_format_follows_the_name_and_excel_is_for_csv(cli, tmp_path, db_path):
+    write_csv(tmp_path / "a.csv", "text\nTe duur\n")
+    assert cli("import", tmp_path / "a.csv", "--db", db_path, "--lang", "nl").exit_code == 0
+    with Store(db_path) as s:
+        s.annotate(1, ["price"], annotator="anna")
+    assert cli("export", "-o", tmp_path / "a.jsonl", "--db", db_path).exit_code == 0
+    assert json.loads((tmp_path / "a.jsonl").read_text("utf-8"))["reasons"] == ["price"]
+    r = cli("export", "-o", tmp_path / "a.xlsx", "--db", db_path, "--excel")
+    assert r.exit_code == 2 and r.stderr == "whylabel: error: --excel applies to CSV output only\n"
+    assert not (tmp_path / "a.xlsx").exists()
+
+
+def test_a_workbook_write_that_fails_leaves_no_file(tmp_path):
+    from whylabel.export import open_writer
+
+    out = tmp_path / "half.xlsx"
+    with pytest.raises(RuntimeError), open_writer(out, ["text"], format="xlsx") as writer:
+        writer.write({"text": "eerste rij"})
+        raise RuntimeError("stopped halfway")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cells_excel_cannot_hold_are_mended(tmp_path):
+    from whylabel.export import open_writer
+
+    out = tmp_path / "odd.xlsx"
+    with open_writer(out, ["a", "b", "c", "d", "e", "f"], format="xlsx") as writer:
+        writer.write_values(["x" * 40_000, "bel\x07 en tab\t", 12345678901234567890, float("nan"), "0612345678",
+                             "2025-02-30"])
+    _, rows = read_back(out)
+    a, b, c, d, e, f = (cell.value for cell in rows[1])
+    assert len(a) == 32_767 and a.endswith("…")
+    assert b == "bel\ufffd en tab\t"
+    assert (c, d, e, f) == ("12345678901234567890", "nan", "0612345678", "2025-02-30")
+
+
+def test_predict_reads_a_workbook_and_writes_one(cli, tmp_path):
+    f = workbook(tmp_path / "export.xlsx")
+    out = tmp_path / "labeled.xlsx"
+    r = cli("predict", f, "-o", out, "--fast", "--workers", "1", "--quiet", "--id-column", "Klantnummer")
+    assert r.exit_code == 0, r.stderr
+    ws, rows = read_back(out)
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref.startswith("A1:") and ws.auto_filter.ref.endswith("5")
+    header = [c.value for c in rows[0]]
+    assert header[:5] == HEADER and header[5:7] == ["reasons", "driver"] and header[-1] == "evidence"
+    first, third = rows[1], rows[3]
+    assert first[0].value == 10231 and first[1].value == dt.datetime(2025, 10, 20) and first[1].is_date
+    assert first[2].value == ROWS[0][2] and third[2].value == ROWS[2][2]  # a line break stays in its cell
+    assert first[4].value == 3 and rows[2][4].value == 1.5
+    p = header.index("p_price")
+    assert all(isinstance(row[p].value, float) and 0 <= row[p].value <= 1 for row in rows[1:])
+    assert all(isinstance(row[5].value, str) and row[5].value for row in rows[1:])
+    assert rows[4][2].value == 42  # the numeric answer was labeled and written back as it was
+    assert (tmp_path / "labeled.rejects.csv").read_text("utf-8") == "row,reason,raw\n"

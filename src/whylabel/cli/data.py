@@ -241,7 +241,8 @@ def breakpoints_cmd(file, db_path, codebook_path, as_json):
 @click.command("export")
 @click.option("-o", "--output", "out", required=True, type=click.Path(allow_dash=True),
               help="Output file ('-' for stdout).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx"]),
+              help="Output format (default: from the -o extension: .xlsx a workbook, .jsonl JSON lines, else CSV).")
 @click.option("--excel", is_flag=True, help="CSV for a Dutch-locale spreadsheet: UTF-8 with BOM, ';' separator.")
 @click.option("--annotator", metavar="NAME", help="Export this annotator's newest labels (default: the adjudicated label, else the newest by anyone).")
 @db_option
@@ -251,19 +252,22 @@ def export_cmd(out, fmt, excel, annotator, db_path, codebook_path):
 
     Columns: item_id, external_id, source, breakpoint, moment, stage, lang, rating, created_at,
     text, reasons (';'-joined, or 'none'), driver (emotional/rational/mixed/none), one 0/1 column
-    per reason, annotator, labeled_at, suggested_reasons, suggestion_confidence, note. Cells that
-    a spreadsheet would run as a formula are prefixed with a quote.
+    per reason, annotator, labeled_at, suggested_reasons, suggestion_confidence, note. In CSV, cells
+    that a spreadsheet would run as a formula are prefixed with a quote; an .xlsx workbook has typed
+    cells (numbers, dates, text), a frozen header row and a filter on every column.
 
     \b
     Examples:
       whylabel export -o labeled.csv
+      whylabel export -o labeled.xlsx
       whylabel export -o labeled.csv --excel --annotator anna
       whylabel export -o - --format jsonl | jq .reasons
     """
-    from ..export import export_items
+    from ..export import export_items, format_from_name
 
+    fmt = fmt or format_from_name(out)
     if excel and fmt != "csv":
-        raise UserError("--excel applies to --format csv only")
+        raise UserError("--excel applies to CSV output only")
     check_output_path(out)
     book = load_codebook(codebook_path)
     with Store(db_path, create=False) as store:
