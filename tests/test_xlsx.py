@@ -202,3 +202,76 @@ def test_predict_reads_a_workbook_and_writes_one(cli, tmp_path):
     assert all(isinstance(row[5].value, str) and row[5].value for row in rows[1:])
     assert rows[4][2].value == 42  # the numeric answer was labeled and written back as it was
     assert (tmp_path / "labeled.rejects.csv").read_text("utf-8") == "row,reason,raw\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# --sample N --seed S
+
+
+def long_export(path, n=300):
+    lines = ["id,opmerking"]
+    for i in range(1, n + 1):
+        if i % 7 == 0:
+            lines.append(f'{i},"Antwoord {i}: veel te duur,\nen de bezorging duurde een week"')
+        elif i % 50 == 0:
+            lines.append(f"{i},")  # an empty answer: never sampled, counted as skipped
+        else:
+            lines.append(f"{i},Answer {i}: I don't trust the payment page")
+    return write_csv(path, "\n".join(lines) + "\n")
+
+
+def sampled_ids(db_path):
+    return [int(g["external_id"]) for g in stored(db_path)]
+
+
+def test_sample_is_seeded_in_file_order_and_keeps_multi_line_answers_whole(cli, tmp_path):
+    f = long_export(tmp_path / "export_week_46.csv")
+    runs = {}
+    for name, seed in (("a", "0"), ("b", "0"), ("c", "7")):
+        db = tmp_path / f"{name}.db"
+        r = cli("import", f, "--db", db, "--lang", "nl", "--sample", "40", "--seed", seed, "--json")
+        assert r.exit_code == 0, r.stderr
+        s = json.loads(r.stdout)
+        assert (s["rows_read"], s["sampled"], s["sample_of"], s["added"], s["skipped"]) == (300, 40, 294, 40, 6)
+        runs[name] = sampled_ids(db)
+        texts = [g["text"] for g in stored(db)]
+        assert all(t.endswith("een week") for i, t in zip(runs[name], texts) if i % 7 == 0)
+    assert runs["a"] == runs["b"] == sorted(runs["a"]) and len(set(runs["a"])) == 40
+    assert runs["c"] != runs["a"]
+    assert not any(i % 50 == 0 for i in runs["a"] + runs["c"])
+    r = cli("import", f, "--db", tmp_path / "d.db", "--lang", "nl", "--sample", "40")
+    assert r.stdout.splitlines()[0] == (f"{f}: 300 rows read (csv, utf-8); sampled 40 of 294 rows with a text "
+                                        "(seed 0); 40 added; 0 duplicates; 6 skipped (6 empty text)")
+
+
+def test_a_sample_larger_than_the_file_takes_every_row_and_says_so(cli, tmp_path, db_path):
+    f = long_export(tmp_path / "klein.csv", n=30)
+    r = cli("import", f, "--db", db_path, "--lang", "nl", "--sample", "1000", "--json")
+    s = json.loads(r.stdout)
+    assert (s["sampled"], s["sample_of"], s["added"]) == (30, 30, 30)
+    r = cli("import", f, "--db", tmp_path / "b.db", "--lang", "nl", "--sample", "1000")
+    assert r.stdout.splitlines()[0] == (f"{f}: 30 rows read (csv, utf-8); --sample 1000 is more than the 30 rows "
+                                        "with a text: took every row; 30 added; 0 duplicates; 0 skipped")
+    assert sampled_ids(tmp_path / "b.db") == list(range(1, 31))
+
+
+def test_sample_of_a_workbook_and_seed_without_sample(cli, tmp_path, db_path):
+    f = workbook(tmp_path / "export.xlsx")
+    r = cli("import", f, "--db", db_path, "--sample", "2", "--seed", "3", "--id-column", "Klantnummer", "--json")
+    assert json.loads(r.stdout)["sampled"] == 2 and len(stored(db_path)) == 2
+    r = cli("import", f, "--db", db_path, "--seed", "3")
+    assert r.exit_code == 2 and r.stderr == "whylabel: error: --seed applies to --sample only\n"
+
+
+def test_reservoir_sample_is_uniform():
+    from whylabel.io.sample import reservoir_sample
+
+    hits = [0] * 20
+    for seed in range(2000):
+        sample, seen = reservoir_sample(iter(range(20)), 5, seed)
+        assert seen == 20 and sample == sorted(sample) and len(set(sample)) == 5
+        for i in sample:
+            hits[i] += 1
+    # each item is expected 2000 * 5/20 = 500 times (sd about 19): a skewed sampler misses by far more
+    assert all(400 < h < 600 for h in hits), hits
+    assert reservoir_sample([], 3)[0] == [] and reservoir_sample("ab", 3) == (["a", "b"], 2)

@@ -80,12 +80,15 @@ def column_overrides(kw: dict) -> dict[str, str | None]:
 @click.option("--reasons-column", metavar="NAME",
               help="Column with existing labels: reason names separated by ';' or ','; 'none' = no reason, empty = unlabeled.")
 @click.option("--annotator", metavar="NAME", help="Whose labels the --reasons-column holds.")
+@click.option("--sample", "sample_size", type=click.IntRange(min=1), metavar="N",
+              help="Import a uniform random N of the rows with a text (one pass; kept in file order).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of --sample: the same seed, the same rows.")
 @redact_option
 @db_option
 @codebook_option
 @json_option
-def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, as_json, fmt, sheet, source, breakpoint,
-               lang, **kw):
+def import_cmd(file, reasons_column, annotator, sample_size, seed, redact, db_path, codebook_path, as_json, fmt, sheet,
+               source, breakpoint, lang, **kw):
     """Import a feedback export (CSV, TSV, JSON, JSONL or an .xlsx workbook) into the project database.
 
     UTF-8 (with or without BOM), UTF-16, UTF-32 and Windows-1252 files with ',' or ';' separators
@@ -98,18 +101,22 @@ def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, 
       whylabel import nps_2026_10.csv --breakpoint checkout --source survey
       whylabel import reviews.jsonl --text-column body
       whylabel import enquete.xlsx --sheet Antwoorden
+      whylabel import export_week_46.csv --sample 1000 --seed 46   # 1,000 random answers to label
       whylabel import coded.csv --reasons-column reasons --annotator anna
       whylabel import tickets.csv --redact     # e-mail, phone, IBAN, card numbers never stored
     """
-    from ..ingest import RowOptions
+    from ..ingest import RowOptions, Sample
 
+    if seed != 0 and sample_size is None:
+        raise UserError("--seed applies to --sample only")
+    sample = Sample(sample_size, seed) if sample_size is not None else None
     book = load_codebook(codebook_path)
     cols = column_overrides(kw)
     cols["reasons"] = reasons_column
     opts = RowOptions(source=_source(source), breakpoint=breakpoint, lang=lang)
     redactor = make_redactor() if redact else None
     with Store(db_path) as store:
-        counts, mapping, table = _run_import(store, file, book, cols, opts, annotator, fmt, redactor, sheet)
+        counts, mapping, table = _run_import(store, file, book, cols, opts, annotator, fmt, redactor, sheet, sample)
     summary = {
         "file": file, "format": table.format, "encoding": table.encoding,
         "columns": mapping.named(),
@@ -118,6 +125,8 @@ def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, 
         "replaced_bytes": table.replaced.bytes, "replaced_surrogates": table.replaced.surrogates,
         "db": str(db_path),
     }
+    if sample is not None:
+        summary.update(sample_size=sample.size, sampled=sample.taken, sample_of=sample.of, seed=sample.seed)
     if redactor is not None:
         summary["redacted"] = dict(redactor.counts)
     if as_json:
@@ -134,7 +143,7 @@ def _source(value: str | None) -> str | None:
     return normalise_source(value)
 
 
-def _run_import(store, file, book, cols, opts, annotator, fmt, redactor=None, sheet=None):
+def _run_import(store, file, book, cols, opts, annotator, fmt, redactor=None, sheet=None, sample=None):
     from ..ingest import import_file
 
     size = os.path.getsize(file) if os.path.exists(file) else 0
@@ -149,9 +158,9 @@ def _run_import(store, file, book, cols, opts, annotator, fmt, redactor=None, sh
                 last[0] = max(last[0], pos)
 
             return import_file(store, file, book, columns=cols, options=opts, annotator=annotator,
-                               format=fmt, progress=progress, redactor=redactor, sheet=sheet)
+                               format=fmt, progress=progress, redactor=redactor, sheet=sheet, sample=sample)
     return import_file(store, file, book, columns=cols, options=opts, annotator=annotator, format=fmt,
-                       redactor=redactor, sheet=sheet)
+                       redactor=redactor, sheet=sheet, sample=sample)
 
 
 def replaced_text(undecodable: int, surrogates: int) -> str:
@@ -161,10 +170,18 @@ def replaced_text(undecodable: int, surrogates: int) -> str:
     return " and ".join(what) + " read as U+FFFD"
 
 
+def _sample_text(s: dict) -> str:
+    if s["sampled"] < s["sample_size"]:
+        return (f"--sample {s['sample_size']} is more than the {s['sample_of']} rows with a text: "
+                f"took every row")
+    return f"sampled {s['sampled']} of {s['sample_of']} rows with a text (seed {s['seed']})"
+
+
 def _import_line(s: dict) -> str:
     why = ", ".join(f"{n} {w}" for w, n in s["skipped_why"].items())
     parts = [
         f"{s['file']}: {s['rows_read']} rows read ({s['format']}, {s['encoding']})",
+        *([_sample_text(s)] if "sampled" in s else []),
         f"{s['added']} added",
         f"{s['duplicates']} duplicates",
         f"{s['skipped']} skipped" + (f" ({why})" if why else ""),
