@@ -4,7 +4,8 @@ Contract:
 - `open_table(path, bad_rows="raise"|"collect")` sniffs the encoding (UTF-8 with or without BOM,
   UTF-16 or UTF-32 with BOM, Windows-1252; binary refused; a file nearly all UTF-8 is UTF-8 with
   its few bad bytes read as U+FFFD and counted in `Table.replaced`), the format (CSV, TSV, JSON,
-  JSONL, .xlsx: by its name or its zip signature, `sheet` or the first worksheet) and the CSV separator (lines may end in LF, CRLF or CR alone), unwraps a JSON object
+  JSONL; .xlsx by its name or zip signature, its `sheet` or else the first) and the CSV separator
+  (lines may end in LF, CRLF or CR alone), unwraps a JSON object
   around one list of records, refuses a header that names a column twice, and returns a `Table`
   whose `rows` yield `(number, row_dict)`.
 - Row numbers are what a researcher sees: the spreadsheet row for CSV/TSV (the header is row 1, a
