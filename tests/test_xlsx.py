@@ -275,3 +275,15 @@ def test_reservoir_sample_is_uniform():
     # each item is expected 2000 * 5/20 = 500 times (sd about 19): a skewed sampler misses by far more
     assert all(400 < h < 600 for h in hits), hits
     assert reservoir_sample([], 3)[0] == [] and reservoir_sample("ab", 3) == (["a", "b"], 2)
+
+
+def test_a_workbook_on_stdin_is_refused_with_what_to_do(cli, tmp_path):
+    data = workbook(tmp_path / "export.xlsx").read_bytes()
+    from click.testing import CliRunner
+
+    from whylabel.cli import main
+
+    r = CliRunner().invoke(main, ["predict", "-", "-o", str(tmp_path / "out.csv"), "--workers", "1"], input=data)
+    assert r.exit_code == 2
+    assert r.stderr == "whylabel: error: <stdin>: a workbook (.xlsx) cannot be read from stdin: give its file name\n"
+    assert not (tmp_path / "out.csv").exists()
