@@ -44,6 +44,19 @@ def run(args: list[str]) -> float:
     return time.perf_counter() - t0
 
 
+# The command in a fresh process that prints its own peak resident memory (MB) on stderr at exit.
+_PEAK = ("import resource, sys\nfrom whylabel.cli import main\ntry:\n    main(sys.argv[1:])\nfinally:\n"
+         "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)")
+
+
+def run_peak(args: list[str]) -> tuple[float, float]:
+    """(seconds, peak resident MB) of one command."""
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", _PEAK, *args], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    return time.perf_counter() - t0, float(r.stderr.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=100_000)
@@ -62,13 +75,17 @@ def main() -> None:
             s.db.execute("INSERT INTO annotations (item_id, annotator, reasons, origin, created_at)"
                          " SELECT id, 'bench', '[\"price\"]', 'import', '2026-11-22' FROM items")
         out = Path(tmp) / "out.csv"
-        t_export = run(["export", "-o", str(out), "--db", str(db)])
+        t_export, mb_export = run_peak(["export", "-o", str(out), "--db", str(db)])
         t_excel = run(["export", "-o", str(out), "--db", str(db), "--excel"])
+        t_xlsx, mb_xlsx = run_peak(["export", "-o", str(Path(tmp) / "out.xlsx"), "--db", str(db)])
         print(f"rows: {a.rows:,} ({size_mb:.1f} MB CSV)")
         print(f"import (new db, language detection on): {t_import:.2f} s  ({a.rows / t_import:,.0f} rows/s)")
         print(f"re-import (all duplicates):              {t_reimport:.2f} s")
-        print(f"export CSV:                              {t_export:.2f} s  ({a.rows / t_export:,.0f} rows/s)")
+        print(f"export CSV:                              {t_export:.2f} s  ({a.rows / t_export:,.0f} rows/s), "
+              f"peak {mb_export:.0f} MB")
         print(f"export --excel:                          {t_excel:.2f} s")
+        print(f"export -o out.xlsx:                      {t_xlsx:.2f} s  ({a.rows / t_xlsx:,.0f} rows/s), "
+              f"peak {mb_xlsx:.0f} MB, {(Path(tmp) / 'out.xlsx').stat().st_size / 1e6:.1f} MB file")
         print("(each figure includes Python start-up and imports of the CLI process)")
 
 

@@ -162,8 +162,16 @@ def test_unreadable_encoding_and_binary(cli, tmp_path, db_path, seeded):
     x.write_bytes(b"PK\x03\x04\x00\x00binary")
     assert_one_line_error(
         cli("import", x, "--db", db_path),
-        f"{x}: this is a binary file, not CSV/TSV/JSON text (an Excel workbook? save it as CSV UTF-8)",
+        f"{x}: not a readable .xlsx workbook (not a zip archive: the file is damaged or not an Excel workbook)",
     )
+    b = tmp_path / "dump.bin"
+    b.write_bytes(b"\x00\x01\x02binary")
+    assert_one_line_error(cli("import", b, "--db", db_path),
+                          f"{b}: this is a binary file, not CSV/TSV/JSON text or an .xlsx workbook")
+    old = tmp_path / "oud.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500))
+    assert_one_line_error(cli("import", old, "--db", db_path),
+                          f"{old}: an old Excel .xls workbook: save it as .xlsx (or CSV UTF-8) and try again")
     assert db_snapshot(db_path) == seeded
 
 

@@ -347,7 +347,8 @@ def test_strict_stops_at_the_first_bad_row_naming_its_row(cli, tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"PK\x03\x04\x00\x00binary", "this is a binary file"),
+    (b"PK\x03\x04\x00\x00binary", "not a readable .xlsx workbook"),
+    (b"\x00\x01\x02binary", "this is a binary file"),
     (b"Dear team,\nplease find attached\n", "no text column found"),
     (b'{"a": 1, "b": [1, 2', "broken JSON"),
 ])

@@ -34,7 +34,7 @@ import numpy as np
 
 from .codebook import Codebook, load_codebook
 from .errors import InputError
-from .export import _FORMULA_START, TableWriter, atomic_output, neutralise
+from .export import _FORMULA_START, TableWriter, atomic_output, format_from_name, neutralise, open_writer
 from .ingest import RowOptions, cell, guess_columns, not_text, too_long
 from .io import STDIN, BadRow, Table, open_table
 from .records import ItemRecord
@@ -46,7 +46,7 @@ DEFAULT_CHUNK_SIZE = 2000
 # Chunks handed out per worker before the parent waits for the oldest: enough that one slow chunk
 # (a run of long complaints) does not leave the other workers idle, few enough to keep memory flat.
 IN_FLIGHT_PER_WORKER = 4
-OUTPUT_FORMATS = ("csv", "jsonl")
+OUTPUT_FORMATS = ("csv", "jsonl", "xlsx")
 REJECT_COLUMNS = ("row", "reason", "raw")
 _FORMULA = frozenset(_FORMULA_START)  # first characters a spreadsheet would run as a formula
 
@@ -95,6 +95,7 @@ class LabelerSpec:
     models_dir: str | None = None
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     csv_cells: bool = True
+    reasons_as_text: bool = False  # typed cells (not csv_cells) with `reasons` as CSV has it: "price;terms", "none"
     keep_suggestions: bool = False
     factory: SuggesterFactory | None = None  # None: whylabel.model.load_suggester(codebook, model, models_dir=...)
     fast: bool = False  # words only: no sentence encoder
@@ -122,6 +123,7 @@ class Labeler:
         self.model_id = getattr(suggester, "model_id", "unknown")
         self.low, self.high = 1.0 - spec.min_confidence, spec.min_confidence
         self.csv_cells = spec.csv_cells
+        self.reasons_as_text = spec.reasons_as_text
         self.keep = spec.keep_suggestions
         self._by_mask: dict[Any, tuple[str, str, tuple[str, ...]]] = {}
 
@@ -160,7 +162,7 @@ class Labeler:
             columns = [[c[0] for c in cells], [c[1] for c in cells], *_fixed4(P.T), *_fixed4(conf[None, :]),
                        ["1" if u else "0" for u in unsure.tolist()], evidence]
         else:
-            columns = [[list(c[2]) for c in cells], [c[1] for c in cells],
+            columns = [[c[0] if self.reasons_as_text else list(c[2]) for c in cells], [c[1] for c in cells],
                        *([round(p, 4) for p in col] for col in P.T.tolist()), [round(c, 4) for c in conf.tolist()],
                        [int(u) for u in unsure.tolist()], evidence]
         rows = list(zip(*columns))
@@ -366,7 +368,7 @@ _KINDS = (
     ("cannot decode", "undecodable"), ("broken CSV", "broken CSV"), ("broken TSV", "broken TSV"),
     ("characters long", "text too long"), ("not a string", "text not a string"),
     ("nested deeper", "nested too deep"), ("never closed", "quote never closed"),
-    ("a cell holds more than", "cell too long"),
+    ("a cell holds more than", "cell too long"), ("beyond the header's", "extra fields"),
 )
 
 
@@ -404,6 +406,7 @@ def predict(
     factory: SuggesterFactory | None = None,
     fast: bool = False,
     redactor: Any = None,
+    sheet: str | None = None,
 ) -> PredictSummary:
     """Label an export into `out` (a path, "-" for stdout) and/or into `store`; see the module contract.
 
@@ -416,9 +419,9 @@ def predict(
         raise ValueError("predict needs an output file, a store, or both")
     if not 0.5 <= min_confidence <= 1.0:
         raise InputError(source, f"--min-confidence must be between 0.5 and 1 (got {min_confidence})")
-    out_format = (out_format or _format_from_name(out)).lower()
+    out_format = (out_format or format_from_name(out)).lower()
     if out_format not in OUTPUT_FORMATS:
-        raise InputError(str(out), f"unknown output format {out_format!r} (expected csv or jsonl)")
+        raise InputError(str(out), f"unknown output format {out_format!r} (expected csv, jsonl or xlsx)")
     if excel and out_format != "csv":
         raise InputError(str(out), "--excel applies to CSV output only")
     workers = max(1, workers or os.cpu_count() or 1)
@@ -426,7 +429,7 @@ def predict(
     started = time.perf_counter()
 
     # Everything that can refuse the whole run happens before any output is opened.
-    table = open_table(source, format=input_format, bad_rows="collect", allow_stdin=True, stdin=stdin)
+    table = open_table(source, format=input_format, bad_rows="collect", allow_stdin=True, stdin=stdin, sheet=sheet)
     with contextlib.closing(table):
         cols = guess_columns(table, columns)
         if store is not None and not opts.source and not cols.source:
@@ -435,7 +438,8 @@ def predict(
             opts.default_source = source_from_filename(table.path) or "unknown"
         spec = LabelerSpec(
             codebook_path=codebook.path, model=model, models_dir=models_dir, min_confidence=min_confidence,
-            csv_cells=out_format == "csv", keep_suggestions=store is not None, factory=factory, fast=fast,
+            csv_cells=out_format == "csv", reasons_as_text=out_format == "xlsx", keep_suggestions=store is not None,
+            factory=factory, fast=fast,
         )
         # Load the model here once: a foreign or mismatched model stops the run before any output.
         local = Labeler(codebook, spec.load_suggester(codebook), spec)
@@ -452,8 +456,8 @@ def predict(
                 store = stack.enter_context(Store(store))
             writer = None
             if out is not None:
-                writer = TableWriter(stack.enter_context(atomic_output(out)), header, format=out_format, excel=excel,
-                                     delimiter=output_delimiter(table, out))
+                writer = stack.enter_context(open_writer(out, header, format=out_format, excel=excel, title="predicted",
+                                                         delimiter=output_delimiter(table, out)))
             run = _Run(table, cols, codebook, opts, summary, stack=stack, writer=writer, strict=strict,
                        chunk_size=chunk_size, progress=progress, store=store, redactor=redactor)
             if workers == 1:
@@ -491,12 +495,6 @@ def output_delimiter(table: Table, out: str | None) -> str | None:
     return table.delimiter
 
 
-def _format_from_name(out: str | None) -> str:
-    if out and Path(out).suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        return "jsonl"
-    return "csv"
-
-
 class _Chunk:
     __slots__ = ("texts", "langs", "cells", "records")
 
@@ -511,7 +509,7 @@ class _Run:
     """One predict run: reads chunks, hands them out, writes results back in input order."""
 
     def __init__(self, table: Table, cols: Any, codebook: Codebook, opts: RowOptions,
-                 summary: PredictSummary, *, stack: contextlib.ExitStack, writer: TableWriter | None,
+                 summary: PredictSummary, *, stack: contextlib.ExitStack, writer: Any,
                  strict: bool, chunk_size: int, progress: Progress | None, store: Store | None,
                  redactor: Any = None):
         self.table, self.cols, self.codebook, self.opts = table, cols, codebook, opts
@@ -567,7 +565,7 @@ class _Run:
                 row = redact(row)
             text = row.get(text_col)
             if type(text) is not str:
-                problem = not_text(text)
+                problem = None if table.numbers_are_text else not_text(text)
                 if problem:
                     self.reject(BadRow(number, problem, table.last_raw()))
                     continue

@@ -1,8 +1,9 @@
-"""Writing labeled breakpoints out: the item CSV/JSONL and the per-breakpoint "why" summary.
+"""Writing labeled breakpoints out: the item CSV/JSONL/.xlsx and the per-breakpoint "why" summary.
 
 Contract: a regular file is written to a temporary file beside the target and renamed into place,
 so a crash never leaves half a file; a device, FIFO or stdout is written directly (`safefile`). CSV cells a spreadsheet would run as a formula are neutralised;
 `excel=True` writes what a Dutch-locale spreadsheet opens correctly (UTF-8 BOM, `;` separator).
+An .xlsx output is a real workbook (`whylabel.workbook`): typed cells, nothing neutralised.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import csv
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +34,37 @@ def atomic_output(path: str | Path, *, encoding: str = "utf-8") -> contextlib.Ab
     """A text stream that becomes `path` complete or not at all (`-` is stdout, a device is
     written directly); see `whylabel.safefile.output`."""
     return output(path, encoding=encoding)
+
+
+def format_from_name(out: str | Path | None) -> str:
+    """The output format an -o name asks for: .xlsx a workbook, .jsonl/.ndjson/.json JSON lines, else CSV."""
+    suffix = Path(str(out)).suffix.lower() if out else ""
+    if suffix == ".xlsx":
+        return "xlsx"
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    return "csv"
+
+
+@contextlib.contextmanager
+def open_writer(out: str | Path, columns: Sequence[str], *, format: str = "csv", excel: bool = False,
+                title: str = "whylabel", delimiter: str | None = None) -> Iterator[Any]:
+    """A row writer for `out` that appears complete or not at all: a TableWriter, or for "xlsx" an
+    XlsxWriter whose workbook is written when the block ends without an exception."""
+    if format != "xlsx":
+        with atomic_output(out) as stream:
+            yield TableWriter(stream, columns, format=format, excel=excel, delimiter=delimiter)
+        return
+    from .workbook import XlsxWriter
+
+    writer = XlsxWriter(columns, title=title)
+    with output(out, binary=True) as stream:
+        try:
+            yield writer
+        except BaseException:
+            writer.discard()
+            raise
+        writer.save(stream)
 
 
 class TableWriter:
@@ -153,15 +185,13 @@ def export_items(
     """One row per item with a current label; returns how many rows were written."""
     columns = export_columns(codebook)
     n = 0
-    encoding = "utf-8"
-    with atomic_output(out, encoding=encoding) as stream:
-        writer = TableWriter(stream, columns, format=format, excel=excel)
+    with open_writer(out, columns, format=format, excel=excel, title="labeled") as writer:
         for row in store.export_rows(annotator):
             reasons = row["reasons"]
             row["driver"] = codebook.driver_of(r for r in reasons if r in codebook.reason_names)
             for name in codebook.reason_names:
                 row[name] = int(name in reasons)
-            if format == "csv":
+            if format != "jsonl":
                 row["reasons"] = ";".join(reasons) if reasons else "none"
             writer.write(row)
             n += 1

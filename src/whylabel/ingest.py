@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from .codebook import Codebook
 from .errors import InputError
 from .io import Table, open_table
 from .localformat import DateColumn
+from .io.sample import reservoir_sample
 from .nlp import normalise_lang
 from .records import COLUMN_FIELDS, ColumnMap, ItemRecord
 from .store import ImportCounts, Store
@@ -215,7 +216,7 @@ def prepare_row(
     def bad(column: str | None, message: str) -> InputError:
         return InputError(table.path, message, row=number, column=column, row_label=table.row_label)
 
-    problem = not_text(row.get(cols.text))
+    problem = None if table.numbers_are_text else not_text(row.get(cols.text))
     if problem:
         raise bad(cols.text, problem)
     text = cell(row, cols.text)
@@ -289,6 +290,16 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+@dataclass
+class Sample:
+    """`--sample N --seed S`: what to draw, and (filled by the import) how many were taken of how many."""
+
+    size: int
+    seed: int = 0
+    taken: int = 0
+    of: int = 0  # rows with a text: what the sample was drawn from
+
+
 def import_file(
     store: Store,
     path: str | Path,
@@ -300,11 +311,15 @@ def import_file(
     format: str | None = None,
     progress: Callable[[int], None] | None = None,
     redactor: Any = None,
+    sheet: str | None = None,
+    sample: Sample | None = None,
 ) -> tuple[ImportCounts, ColumnMap, Table]:
     """Import one export in one transaction; an error anywhere leaves the database as it was.
-    A `redactor` (whylabel.redact.Redactor) replaces personal data in every cell before it is stored."""
+    A `redactor` (whylabel.redact.Redactor) replaces personal data in every cell before it is stored.
+    A `sample` imports a uniform random `sample.size` of the rows with a text, read in one pass and
+    kept in file order (rows with an empty text are skipped and counted, as always)."""
     opts = options or RowOptions()
-    table = open_table(path, format=format)
+    table = open_table(path, format=format, sheet=sheet)
     try:
         cols = guess_columns(table, columns)
         if cols.reasons and not annotator:
@@ -320,25 +335,44 @@ def import_file(
             decide_date_order(path, cols.created_at, opts.dates, format)
         counts = ImportCounts()
 
-        def records() -> Iterator[ItemRecord]:
+        def read() -> Iterator[tuple[int, dict[str, Any]]]:
             for number, row in table.rows:
                 counts.rows_read += 1
+                if progress and counts.rows_read % 1000 == 0:
+                    progress(table.bytes_read())
+                yield number, row
+
+        def with_text(rows: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
+            for number, row in rows:
+                if cell(row, cols.text) or not_text(row.get(cols.text)):
+                    yield number, row
+                else:
+                    counts.skip("empty text")
+
+        rows: Iterable[tuple[int, dict[str, Any]]] = read()
+        if sample is not None:
+            rows, sample.of = reservoir_sample(with_text(rows), sample.size, sample.seed)
+            sample.taken = len(rows)
+
+        def records() -> Iterator[ItemRecord]:
+            for number, row in rows:
                 if redactor is not None:
                     row = redactor.row(row)
                 rec = prepare_row(table, number, row, cols, opts, codebook, detect)
                 if isinstance(rec, str):
                     counts.skip(rec)
                     continue
-                if progress and counts.rows_read % 1000 == 0:
-                    progress(table.bytes_read())
                 yield rec
 
+        options: dict[str, Any] = {"columns": cols.named(), "encoding": table.encoding}
+        if sample is not None:
+            options.update(sample=sample.size, seed=sample.seed)
         store.import_records(
             records(),
             path=str(path),
             file_sha256=file_sha256(path),
             format=table.format,
-            options={"columns": cols.named(), "encoding": table.encoding},
+            options=options,
             annotator=annotator,
             codebook_hash=codebook.hash,
             counts=counts,

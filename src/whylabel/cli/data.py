@@ -52,6 +52,7 @@ def _column_options(f):
     f = click.option("--lang", "lang", type=click.Choice(["nl", "en"]), help="Language of every row.")(f)
     f = click.option("--format", "fmt", type=click.Choice(list(FORMATS)),
                      help="Input format (default: from the extension and content).")(f)
+    f = click.option("--sheet", "sheet", metavar="NAME", help="The worksheet of an .xlsx workbook (default: the first).")(f)
     return f
 
 
@@ -79,13 +80,16 @@ def column_overrides(kw: dict) -> dict[str, str | None]:
 @click.option("--reasons-column", metavar="NAME",
               help="Column with existing labels: reason names separated by ';' or ','; 'none' = no reason, empty = unlabeled.")
 @click.option("--annotator", metavar="NAME", help="Whose labels the --reasons-column holds.")
+@click.option("--sample", "sample_size", type=click.IntRange(min=1), metavar="N",
+              help="Import a uniform random N of the rows with a text (one pass; kept in file order).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of --sample: the same seed, the same rows.")
 @redact_option
 @db_option
 @codebook_option
 @json_option
-def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, as_json, fmt, source, breakpoint, lang,
-               **kw):
-    """Import a feedback export (CSV, TSV, JSON or JSONL) into the project database.
+def import_cmd(file, reasons_column, annotator, sample_size, seed, redact, db_path, codebook_path, as_json, fmt, sheet,
+               source, breakpoint, lang, **kw):
+    """Import a feedback export (CSV, TSV, JSON, JSONL or an .xlsx workbook) into the project database.
 
     UTF-8 (with or without BOM), UTF-16, UTF-32 and Windows-1252 files with ',' or ';' separators
     are read as they come out of survey tools, shops and spreadsheets. Columns are guessed from common
@@ -96,18 +100,23 @@ def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, 
     Examples:
       whylabel import nps_2026_10.csv --breakpoint checkout --source survey
       whylabel import reviews.jsonl --text-column body
+      whylabel import enquete.xlsx --sheet Antwoorden
+      whylabel import export_week_46.csv --sample 1000 --seed 46   # 1,000 random answers to label
       whylabel import coded.csv --reasons-column reasons --annotator anna
       whylabel import tickets.csv --redact     # e-mail, phone, IBAN, card numbers never stored
     """
-    from ..ingest import RowOptions
+    from ..ingest import RowOptions, Sample
 
+    if seed != 0 and sample_size is None:
+        raise UserError("--seed applies to --sample only")
+    sample = Sample(sample_size, seed) if sample_size is not None else None
     book = load_codebook(codebook_path)
     cols = column_overrides(kw)
     cols["reasons"] = reasons_column
     opts = RowOptions(source=_source(source), breakpoint=breakpoint, lang=lang)
     redactor = make_redactor() if redact else None
     with Store(db_path) as store:
-        counts, mapping, table = _run_import(store, file, book, cols, opts, annotator, fmt, redactor)
+        counts, mapping, table = _run_import(store, file, book, cols, opts, annotator, fmt, redactor, sheet, sample)
     summary = {
         "file": file, "format": table.format, "encoding": table.encoding,
         "columns": mapping.named(),
@@ -117,6 +126,8 @@ def import_cmd(file, reasons_column, annotator, redact, db_path, codebook_path, 
         "replaced_bytes": table.replaced.bytes, "replaced_surrogates": table.replaced.surrogates,
         "db": str(db_path),
     }
+    if sample is not None:
+        summary.update(sample_size=sample.size, sampled=sample.taken, sample_of=sample.of, seed=sample.seed)
     if redactor is not None:
         summary["redacted"] = dict(redactor.counts)
     if as_json:
@@ -133,7 +144,7 @@ def _source(value: str | None) -> str | None:
     return normalise_source(value)
 
 
-def _run_import(store, file, book, cols, opts, annotator, fmt, redactor=None):
+def _run_import(store, file, book, cols, opts, annotator, fmt, redactor=None, sheet=None, sample=None):
     from ..ingest import import_file
 
     size = os.path.getsize(file) if os.path.exists(file) else 0
@@ -148,9 +159,9 @@ def _run_import(store, file, book, cols, opts, annotator, fmt, redactor=None):
                 last[0] = max(last[0], pos)
 
             return import_file(store, file, book, columns=cols, options=opts, annotator=annotator,
-                               format=fmt, progress=progress, redactor=redactor)
+                               format=fmt, progress=progress, redactor=redactor, sheet=sheet, sample=sample)
     return import_file(store, file, book, columns=cols, options=opts, annotator=annotator, format=fmt,
-                       redactor=redactor)
+                       redactor=redactor, sheet=sheet, sample=sample)
 
 
 def replaced_text(undecodable: int, surrogates: int) -> str:
@@ -160,10 +171,18 @@ def replaced_text(undecodable: int, surrogates: int) -> str:
     return " and ".join(what) + " read as U+FFFD"
 
 
+def _sample_text(s: dict) -> str:
+    if s["sampled"] < s["sample_size"]:
+        return (f"--sample {s['sample_size']} is more than the {s['sample_of']} rows with a text: "
+                f"took every row")
+    return f"sampled {s['sampled']} of {s['sample_of']} rows with a text (seed {s['seed']})"
+
+
 def _import_line(s: dict) -> str:
     why = ", ".join(f"{n} {w}" for w, n in s["skipped_why"].items())
     parts = [
         f"{s['file']}: {s['rows_read']} rows read ({s['format']}, {s['encoding']})",
+        *([_sample_text(s)] if "sampled" in s else []),
         f"{s['added']} added",
         f"{s['duplicates']} duplicates",
         f"{s['skipped']} skipped" + (f" ({why})" if why else ""),
@@ -212,7 +231,8 @@ def breakpoints_cmd(file, db_path, codebook_path, as_json):
 @click.command("export")
 @click.option("-o", "--output", "out", required=True, type=click.Path(allow_dash=True),
               help="Output file ('-' for stdout).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx"]),
+              help="Output format (default: from the -o extension: .xlsx a workbook, .jsonl JSON lines, else CSV).")
 @click.option("--excel", is_flag=True, help="CSV for a Dutch-locale spreadsheet: UTF-8 with BOM, ';' separator.")
 @click.option("--annotator", metavar="NAME", help="Export this annotator's newest labels (default: the adjudicated label, else the newest by anyone).")
 @db_option
@@ -222,19 +242,22 @@ def export_cmd(out, fmt, excel, annotator, db_path, codebook_path):
 
     Columns: item_id, external_id, source, breakpoint, moment, stage, lang, rating, created_at,
     text, reasons (';'-joined, or 'none'), driver (emotional/rational/mixed/none), one 0/1 column
-    per reason, annotator, labeled_at, suggested_reasons, suggestion_confidence, note. Cells that
-    a spreadsheet would run as a formula are prefixed with a quote.
+    per reason, annotator, labeled_at, suggested_reasons, suggestion_confidence, note. In CSV, cells
+    that a spreadsheet would run as a formula are prefixed with a quote; an .xlsx workbook has typed
+    cells (numbers, dates, text), a frozen header row and a filter on every column.
 
     \b
     Examples:
       whylabel export -o labeled.csv
+      whylabel export -o labeled.xlsx
       whylabel export -o labeled.csv --excel --annotator anna
       whylabel export -o - --format jsonl | jq .reasons
     """
-    from ..export import export_items
+    from ..export import export_items, format_from_name
 
+    fmt = fmt or format_from_name(out)
     if excel and fmt != "csv":
-        raise UserError("--excel applies to --format csv only")
+        raise UserError("--excel applies to CSV output only")
     check_output_path(out)
     book = load_codebook(codebook_path)
     with Store(db_path, create=False) as store:

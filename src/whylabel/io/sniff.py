@@ -68,7 +68,7 @@ def scan_encoding(path: Path, *, chunk_size: int = 1 << 20) -> tuple[str, int]:
         if b"\x00" in f.read(8192):
             raise InputError(
                 str(path),
-                "this is a binary file, not CSV/TSV/JSON text (an Excel workbook? save it as CSV UTF-8)",
+                "this is a binary file, not CSV/TSV/JSON text or an .xlsx workbook",
             )
         f.seek(0)
         bad, tail, multibyte, last = _utf8_evidence(f, chunk_size)
@@ -183,6 +183,8 @@ def stream_encoding(head: bytes, name: str) -> str:
     for bom, encoding in _BOMS:
         if head.startswith(bom):
             return encoding
+    if head.startswith(b"PK\x03\x04"):  # a zip archive: what an .xlsx is
+        raise InputError(name, "a workbook (.xlsx) cannot be read from stdin: give its file name")
     if b"\x00" in head[:8192]:
         raise InputError(name, "this is binary data, not CSV/TSV/JSON text")
     if head.startswith(codecs.BOM_UTF8):

@@ -62,6 +62,8 @@ class Table:
     replaced: Replaced = field(default_factory=Replaced)
     # The CSV/TSV separator read (None for JSON): what `whylabel predict` writes back.
     delimiter: str | None = None
+    # A number in a text cell is that text: a spreadsheet stores the answer "10" as a number.
+    numbers_are_text: bool = False
 
     def bytes_read(self) -> int:
         """How far the reader is into the file, for a progress bar."""
@@ -93,6 +95,7 @@ class Source:
     head: str
     replaced: bool  # undecodable bytes became U+FFFD (stdin, not pre-scanned): such a row is bad
     collect: bool
+    sheet: str | None = None  # the worksheet of a workbook (None: the first)
     # A scanned file's undecodable bytes, read as U+FFFD and counted (its rows are kept).
     counts: Replaced = field(default_factory=Replaced)
 
@@ -128,6 +131,7 @@ def open_table(
     bad_rows: Literal["raise", "collect"] = "raise",
     allow_stdin: bool = False,
     stdin: IO[bytes] | None = None,
+    sheet: str | None = None,
 ) -> Table:
     """Open `path` (see the package contract); `bad_rows` says whether a bad row raises or is yielded."""
     if bad_rows not in ("raise", "collect"):
@@ -144,13 +148,20 @@ def open_table(
     else:
         p = Path(path)
         _check_file(p, name)
-        enc, replaced_bytes = scan_encoding(p)
-        fmt = fmt or detect_format(p, enc)
+        if fmt == "xlsx" or (fmt is None and _is_workbook(p)):
+            fmt, enc, replaced_bytes, head = "xlsx", "utf-8", 0, ""
+        else:
+            enc, replaced_bytes = scan_encoding(p)
+            fmt = fmt or detect_format(p, enc)
         fp = open(p, "rb")
-        head = fp.read(HEAD_SIZE).decode(enc, errors="replace")
-        fp.seek(0)
+        if fmt != "xlsx":
+            head = fp.read(HEAD_SIZE).decode(enc, errors="replace")
+            fp.seek(0)
         replaced = False
-    source = Source(name, fmt, fp, enc, head, replaced, collect=bad_rows == "collect",
+    if sheet is not None and fmt != "xlsx":
+        fp.close()
+        raise InputError(name, f"--sheet applies to .xlsx workbooks only (this is {fmt.upper()})")
+    source = Source(name, fmt, fp, enc, head, replaced, collect=bad_rows == "collect", sheet=sheet,
                     counts=Replaced(bytes=replaced_bytes))
     try:
         table = FORMATS[fmt](source)
@@ -168,6 +179,20 @@ def _check_file(p: Path, name: str) -> None:
         raise InputError(name, "is a directory, not a file")
     if p.stat().st_size == 0:
         raise InputError(name, "the file is empty")
+
+
+def _is_workbook(p: Path) -> bool:
+    """An .xlsx by its name, or a zip archive by its first bytes (an .xlsx saved under another name);
+    the old binary .xls is refused with what to do."""
+    from .xlsx import XLS_MAGIC, XLSX_EXTENSIONS, XLSX_MAGIC
+
+    if p.suffix.lower() in XLSX_EXTENSIONS:
+        return True
+    with open(p, "rb") as f:
+        magic = f.read(4)
+    if magic == XLS_MAGIC:
+        raise InputError(str(p), "an old Excel .xls workbook: save it as .xlsx (or CSV UTF-8) and try again")
+    return magic == XLSX_MAGIC
 
 
 def _open_stream(pipe: IO[bytes], name: str) -> tuple[IO[bytes], str, str]:
