@@ -138,7 +138,7 @@ def test_export_xlsx_has_typed_cells_a_frozen_header_and_a_filter(cli, tmp_path,
     assert isinstance(t1["item_id"].value, int) and t1["rating"].value == 2 and t2["rating"].value == 4.5
     assert t1["created_at"].is_date and t1["created_at"].value == dt.datetime(2026, 6, 1)
     assert t2["created_at"].value == dt.datetime(2026, 6, 2, 9, 15)
-    assert t3["created_at"].data_type == "s" and t3["created_at"].value == "20-10-2025"  # not ISO: kept as text
+    assert t3["created_at"].is_date and t3["created_at"].value == dt.datetime(2025, 10, 20)  # day-first Dutch date, stored as ISO
     assert t2["labeled_at"].is_date
     assert (t2["text"].value, t2["text"].data_type) == ("=1+1", "s")  # text, not a formula, no apostrophe
     assert (t2["note"].value, t2["note"].data_type) == ('=HYPERLINK("http://x")', "s")
