@@ -3,23 +3,30 @@
 Contract (others code against these names):
 
     CueSuggester(codebook) -> Suggester                 cue phrases only; works with no labels
-    load_suggester(codebook, model=None, *, models_dir=None) -> Suggester
+    load_suggester(codebook, model=None, *, models_dir=None, fast=False) -> Suggester
+        a named model, else the model in use (in-use.json), else the shipped default, else cues
     train_from_store(store, codebook, *, annotator=None, name=None, models_dir=None, cv_folds=5,
-                     save=True, seed=0) -> TrainResult(.suggester, .metrics, .path, .needs)
+                     save=True, seed=0, from_scratch=False)
+        -> TrainResult(.suggester, .metrics, .path, .needs, .card, .decision)
+    list_models(codebook, models_dir=None), use_model(name, codebook, models_dir=None)
     fill_suggestions(store, suggester, *, item_ids=None, batch_size=512) -> int
 
-`ReasonClassifier` is a scikit-learn estimator (params-only `__init__`, `fit` returns self,
-`predict_proba` gives an (n, reasons) matrix): one linear decision per reason over the features of
-`whylabel.features`, Platt-calibrated on out-of-fold scores so that 0.8 means about 80 %. A reason
+`ReasonClassifier` (the words) and `BlendedReasonClassifier` (words + meaning) are scikit-learn
+estimators (params-only `__init__`, `fit` returns self, `predict_proba` gives an (n, reasons)
+matrix). The words side is one linear decision per reason over the features of
+`whylabel.features`, Platt-calibrated on out-of-fold scores so that 0.8 means about 80 %; a reason
 with fewer than `min_positives` labels keeps a fixed cue-phrase decision (the same one
-`CueSuggester` uses), so the codebook carries the cold start. Evidence is exact: the score of a
-reason is a sum over features, and each feature belongs to a token, a bigram or a cue span.
+`CueSuggester` uses), so the codebook carries the cold start. The blend averages it with
+`whylabel.meaning.MeaningClassifier` over each text's sentence vector. Evidence is exact and comes
+from the words: the score of a reason is a sum over features, and each feature belongs to a token,
+a bigram or a cue span.
 
+A team's model learns on top of the shipped default's labels (`prior.npz`, `load_prior`) and is
+put in use only when it beats the model in use on the team's labels (`compare_with_in_use`).
 Model files are skops files loaded with an explicit list of trusted types; the JSON card beside it
-records versions, the codebook hash, label counts and metrics. Anything unexpected raises
-`ModelError` with one line that says what to do.
+records versions, the codebook hash, what it was trained on, label counts, metrics and the file's
+checksum. Anything unexpected raises `ModelError` with one line that says what to do.
 """
-
 from __future__ import annotations
 
 import hashlib
