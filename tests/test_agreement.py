@@ -62,13 +62,13 @@ def test_alpha_equals_the_krippendorff_package_with_missing_labels(codebook, nam
         data = reliability(coders, items, lambda labels, r=reason: float(r in labels))
         expected = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
         got = report.reasons[reason]
-        assert got.alpha == pytest.approx(expected, abs=1e-6)
+        assert got.alpha == pytest.approx(expected, abs=1e-4)
         assert got.n == len(items)
         low, high = got.alpha_ci
         assert low <= got.alpha <= high and high - low < 0.5
     data = reliability(coders, items, lambda labels: driver_index(codebook, labels))
     assert report.driver.alpha == pytest.approx(
-        krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"), abs=1e-6)
+        krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"), abs=1e-4)
 
 
 def test_kappa_and_agreement_equal_scikit_learn_for_two_coders(codebook):
@@ -79,15 +79,15 @@ def test_kappa_and_agreement_equal_scikit_learn_for_two_coders(codebook):
         first = [int(reason in coders["anna"][i]) for i in both]
         second = [int(reason in coders["ben"][i]) for i in both]
         got = report.reasons[reason]
-        assert got.kappa == pytest.approx(cohen_kappa_score(first, second), abs=1e-6)
-        assert got.agreement == pytest.approx(np.mean(np.array(first) == np.array(second)), abs=1e-6)
+        assert got.kappa == pytest.approx(cohen_kappa_score(first, second), abs=1e-4)
+        assert got.agreement == pytest.approx(np.mean(np.array(first) == np.array(second)), abs=1e-4)
         # confusion: rows anna, columns ben; the diagonal is the agreement
         assert sum(map(sum, got.confusion)) == len(both)
         assert got.confusion[1][1] == sum(a and b for a, b in zip(first, second))
         assert got.confusion[1][0] == sum(a and not b for a, b in zip(first, second))
     first = [driver_index(codebook, coders["anna"][i]) for i in both]
     second = [driver_index(codebook, coders["ben"][i]) for i in both]
-    assert report.driver.kappa == pytest.approx(cohen_kappa_score(first, second), abs=1e-6)
+    assert report.driver.kappa == pytest.approx(cohen_kappa_score(first, second), abs=1e-4)
 
 
 def test_three_coders_have_no_kappa_and_agreement_means_all_coders_agree(codebook):

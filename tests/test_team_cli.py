@@ -88,9 +88,9 @@ def test_agreement_json_shape_and_figures_equal_the_libraries(cli, two_coders):
         first = [int(reason in labels["anna"][i]) for i in both]
         second = [int(reason in labels["ben"][i]) for i in both]
         if len(set(first) | set(second)) > 1:
-            assert got["kappa"] == pytest.approx(cohen_kappa_score(first, second), abs=1e-6)
+            assert got["kappa"] == pytest.approx(cohen_kappa_score(first, second), abs=1e-4)
             assert got["alpha"] == pytest.approx(
-                krippendorff.alpha(reliability_data=[first, second], level_of_measurement="nominal"), abs=1e-6)
+                krippendorff.alpha(reliability_data=[first, second], level_of_measurement="nominal"), abs=1e-4)
             assert got["alpha_ci"][0] <= got["alpha"] <= got["alpha_ci"][1]
         assert got["agreement"] == pytest.approx(np.mean(np.array(first) == np.array(second)))
         assert got["n"] == 40
