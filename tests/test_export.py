@@ -56,6 +56,8 @@ def test_export_columns_and_values(cli, tmp_path, db_path, labeled_db):
         "item_id", "external_id", "source", "breakpoint", "moment", "stage", "lang", "rating", "created_at",
         "text", "reasons", "driver", *REASONS, "annotator", "labeled_at", "suggested_reasons",
         "suggestion_confidence", "note",
+        # then the imported file's own columns, as written; `breakpoint` clashes with whylabel's
+        "ticket_id", "created", "channel", "input_breakpoint", "message",
     ]
     by_id = {r["external_id"]: r for r in rows}
     assert set(by_id) == {"T1", "T2", "T3"}  # T4 has no label
@@ -63,6 +65,9 @@ def test_export_columns_and_values(cli, tmp_path, db_path, labeled_db):
     assert (t1["source"], t1["breakpoint"], t1["moment"], t1["stage"]) == ("ticket", "checkout", "choose", "purchase")
     assert (t1["reasons"], t1["driver"], t1["price"], t1["trust"]) == ("price", "rational", "1", "0")
     assert (t1["suggested_reasons"], t1["suggestion_confidence"]) == ("price", "0.91")
+    assert (t1["ticket_id"], t1["created"], t1["channel"], t1["input_breakpoint"], t1["message"]) == (
+        "T1", "2026-06-01", "chat", "checkout", "Verzendkosten van €6,95 zijn te veel")
+    assert by_id["T2"]["message"] == "'=HYPERLINK(\"http://x\";\"klik\") retour kost geld"  # neutralised too
     # Newest annotation wins by default (bob on T3): mixed driver.
     assert (by_id["T3"]["reasons"], by_id["T3"]["driver"], by_id["T3"]["annotator"]) == ("trust;price", "mixed", "bob")
     assert f"{len(rows)} labeled items" in r.stderr

@@ -60,7 +60,7 @@ def test_tsv_json_and_jsonl(cli, tmp_path, db_path):
         "Retourbeleid is onduidelijk",
     ]
     assert [i["source"] for i in got] == ["unknown", "unknown", "ticket", "ticket"]
-    assert json.loads(got[1]["meta"]) == {"extra": {"x": 1}}
+    assert json.loads(got[1]["meta"]) == {"rating": 1, "extra": {"x": 1}}  # every cell but the text, as written
     assert got[0]["lang"] == "en" and got[2]["lang"] == "nl"
 
 
@@ -74,7 +74,7 @@ def test_column_guessing_names_and_overrides(cli, tmp_path, db_path):
     assert summary["columns"] == {"text": "Review Text", "rating": "Rating"}
     [item] = items(db_path)
     assert item["source"] == "review"
-    assert json.loads(item["meta"]) == {"Clothing ID": "767", "Title": "Nice", "Recommended IND": "1"}
+    assert json.loads(item["meta"]) == {"Clothing ID": "767", "Title": "Nice", "Rating": "4", "Recommended IND": "1"}
 
     f2 = write_csv(tmp_path / "odd.csv", "klantnummer,wat vond je ervan\n12,Prima geholpen door de chat\n")
     r = cli("import", f2, "--db", db_path, "--text-column", "wat vond je ervan", "--id-column", "klantnummer")

@@ -119,10 +119,11 @@ def test_import_redact_stores_no_personal_data_and_counts_it(cli, tmp_path, db_p
     with sqlite3.connect(db_path) as c:
         stored = c.execute("SELECT external_id, text, meta FROM items ORDER BY id").fetchall()
     assert stored == [
-        ("T1", "Mail <email> of bel <phone>, ik wil mijn geld terug", json.dumps({"customer_email": "<email>"})),
-        ("T2", "Terugstorten op <iban> graag, € 12,99 te veel betaald", None),
-        ("T3", "Card <card> was charged twice for order #100234567", None),
-        ("T4", "Besteld op 2026-10-12, 3 stuks, bestelnummer 123456789", None),
+        ("T1", "Mail <email> of bel <phone>, ik wil mijn geld terug",
+         json.dumps({"ticket_id": "T1", "customer_email": "<email>"})),
+        ("T2", "Terugstorten op <iban> graag, € 12,99 te veel betaald", json.dumps({"ticket_id": "T2"})),
+        ("T3", "Card <card> was charged twice for order #100234567", json.dumps({"ticket_id": "T3"})),
+        ("T4", "Besteld op 2026-10-12, 3 stuks, bestelnummer 123456789", json.dumps({"ticket_id": "T4"})),
     ]
     raw = db_path.read_bytes() + (db_path.with_name(db_path.name + "-wal").read_bytes()
                                   if db_path.with_name(db_path.name + "-wal").exists() else b"")

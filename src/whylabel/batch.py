@@ -472,8 +472,8 @@ def predict(
                 run.import_counts = counts
                 store.import_records(
                     labels, path=table.path if source != STDIN else "<stdin>", format=table.format,
-                    options={"columns": summary.columns, "encoding": table.encoding, "predict": True,
-                             "model_id": summary.model_id},
+                    options={"columns": summary.columns, "header": list(table.columns), "encoding": table.encoding,
+                             "predict": True, "model_id": summary.model_id},
                     codebook_hash=codebook.hash, counts=counts,
                 )
                 summary.db = str(store.path)

@@ -45,3 +45,7 @@ class StoreError(WhylabelError):
 
 class ModelError(WhylabelError):
     """A model file cannot be trusted or does not fit the codebook/data."""
+
+
+class OptionError(WhylabelError):
+    """An option names something the data does not have (an export's input column)."""

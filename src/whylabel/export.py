@@ -14,9 +14,11 @@ import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from dataclasses import dataclass
 from typing import IO, Any
 
 from .codebook import Codebook
+from .errors import OptionError
 from .safefile import output
 from .store import Store
 
@@ -173,6 +175,86 @@ def export_columns(codebook: Codebook) -> list[str]:
     ]
 
 
+INPUT_PREFIX = "input_"
+
+
+@dataclass
+class _ImportColumns:
+    """What an import's rows held: its header (None for imports stored before headers were kept),
+    the column its text came from, and the columns it mapped onto item fields."""
+
+    header: list[str] | None
+    text: str | None
+    fields: dict[str, str]  # column -> export row key (legacy imports: values from the stored fields)
+
+    @classmethod
+    def of(cls, options: dict) -> _ImportColumns:
+        named = dict(options.get("columns") or {})
+        text = named.pop("text", None)
+        named.pop("reasons", None)  # the labels imported with it: not kept per item before headers
+        fields = {column: ("external_id" if name == "id" else name) for name, column in named.items()}
+        return cls(options.get("header"), text, fields)
+
+    def columns(self, meta: dict) -> list[str]:
+        if self.header is not None:
+            return self.header
+        return [*meta, *([self.text] if self.text else []), *self.fields]
+
+    def value(self, column: str, row: dict, meta: dict) -> Any:
+        if column == self.text:
+            return row["text"]
+        if column in meta:
+            return meta[column]
+        if self.header is None and column in self.fields:
+            return row.get(self.fields[column])
+        return None
+
+
+def input_columns(store: Store, annotator: str | None = None) -> list[str]:
+    """The original imports' columns of the items an export writes: the union over those items,
+    in first-seen order (items from different imports may have different columns)."""
+    imports = {n: _ImportColumns.of(o) for n, o in store.import_options().items()}
+    seen: dict[str, None] = {}
+    headers_seen: set[int] = set()
+    for row in store.export_rows(annotator):
+        if row["import_id"] in headers_seen:
+            continue
+        source = imports.get(row["import_id"]) or _ImportColumns(None, None, {})
+        if source.header is not None:
+            headers_seen.add(row["import_id"])
+        seen.update(dict.fromkeys(source.columns(json.loads(row["meta"]) if row["meta"] else {})))
+    return list(seen)
+
+
+def input_column_names(columns: Sequence[str], taken: Iterable[str]) -> list[str]:
+    """Each input column's name in the export: its own, or with `input_` where it would clash with
+    one of whylabel's columns (compared ignoring case, as a spreadsheet user reads them)."""
+    used = {t.lower() for t in taken}
+    names = []
+    for column in columns:
+        name = column
+        while name.lower() in used:
+            name = INPUT_PREFIX + name
+        used.add(name.lower())
+        names.append(name)
+    return names
+
+
+def choose_input_columns(available: Sequence[str], chosen: Sequence[str] | None) -> list[str]:
+    """`--columns a,b,c`: these input columns in this order (None: all of them)."""
+    if chosen is None:
+        return list(available)
+    known = set(available)
+    out: list[str] = []
+    for name in chosen:
+        if name not in known:
+            listed = ", ".join(available) if available else "(none: no labeled item has input columns)"
+            raise OptionError(f"--columns: no input column named {name!r} (available: {listed})")
+        if name not in out:
+            out.append(name)
+    return out
+
+
 def export_items(
     store: Store,
     codebook: Codebook,
@@ -181,20 +263,32 @@ def export_items(
     annotator: str | None = None,
     format: str = "csv",
     excel: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> int:
-    """One row per item with a current label; returns how many rows were written."""
-    columns = export_columns(codebook)
-    n = 0
-    with open_writer(out, columns, format=format, excel=excel, title="labeled") as writer:
-        for row in store.export_rows(annotator):
-            reasons = row["reasons"]
-            row["driver"] = codebook.driver_of(r for r in reasons if r in codebook.reason_names)
-            for name in codebook.reason_names:
-                row[name] = int(name in reasons)
-            if format != "jsonl":
-                row["reasons"] = ";".join(reasons) if reasons else "none"
-            writer.write(row)
-            n += 1
+    """One row per item with a current label, whylabel's columns followed by the original
+    import's columns (all of them, or `columns`); returns how many rows were written."""
+    own = export_columns(codebook)
+    with store.snapshot():  # both passes see the same labels
+        inputs = choose_input_columns(input_columns(store, annotator), columns)
+        names = input_column_names(inputs, own)
+        imports = {n: _ImportColumns.of(o) for n, o in store.import_options().items()}
+        unknown = _ImportColumns(None, None, {})
+        n = 0
+        with open_writer(out, [*own, *names], format=format, excel=excel, title="labeled") as writer:
+            for row in store.export_rows(annotator):
+                meta = json.loads(row["meta"]) if row["meta"] else {}
+                source = imports.get(row["import_id"], unknown)
+                for column, name in zip(inputs, names):
+                    value = source.value(column, row, meta)
+                    row[name] = repr(value) if format == "csv" and type(value) is float else value
+                reasons = row["reasons"]
+                row["driver"] = codebook.driver_of(r for r in reasons if r in codebook.reason_names)
+                for name in codebook.reason_names:
+                    row[name] = int(name in reasons)
+                if format != "jsonl":
+                    row["reasons"] = ";".join(reasons) if reasons else "none"
+                writer.write(row)
+                n += 1
     return n
 
 

@@ -53,7 +53,10 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
         "messageid", "feedbackid", "uuid", "respondentid",
     ),
     "source": ("source", "channel", "feedbacktype", "sourcetype", "bron", "kanaal"),
-    "breakpoint": ("breakpoint", "touchpoint", "journeystep", "step", "breekpunt", "contactmoment"),
+    "breakpoint": (
+        "breakpoint", "touchpoint", "journeystep", "step", "breekpunt", "stap", "klantreisstap", "processtap",
+        "journeystap", "contactmoment",
+    ),
     "moment": ("moment", "decisionmoment", "beslismoment"),
     "stage": ("stage", "journeystage", "fase"),
     "rating": ("rating", "stars", "score", "nps", "npsscore", "csat", "cijfer", "sterren", "waardering"),
@@ -246,10 +249,9 @@ def prepare_row(
         lang = detect(text)
     rating = parse_rating(row.get(cols.rating)) if cols.rating else None
     external_id = cell(row, cols.id) or None
-    mapped = cols.mapped()
-    meta = {k: v for k, v in row.items() if k not in mapped and v not in (None, "")}
-    if cols.rating and rating is None and cell(row, cols.rating):
-        meta[cols.rating] = row[cols.rating]
+    # Every cell but the text, as written (`Kanaal: E-mail`, not the source `ticket` it maps to):
+    # the export brings the columns back under their own names, so labels join back to customers.
+    meta = {k: v for k, v in row.items() if k != cols.text and v not in (None, "")}
     meta.update(opts.extra)
     return ItemRecord(
         hash=content_hash(source, external_id, text),
@@ -364,7 +366,7 @@ def import_file(
                     continue
                 yield rec
 
-        options: dict[str, Any] = {"columns": cols.named(), "encoding": table.encoding}
+        options: dict[str, Any] = {"columns": cols.named(), "header": list(table.columns), "encoding": table.encoding}
         if sample is not None:
             options.update(sample=sample.size, seed=sample.seed)
         store.import_records(

@@ -25,10 +25,6 @@ class ColumnMap:
     lang: str | None = None
     reasons: str | None = None  # existing labels (import --reasons-column): not an item field
 
-    def mapped(self) -> set[str]:
-        """The export's columns that whylabel reads (the rest is kept as the item's metadata)."""
-        return {getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
-
     def named(self) -> dict[str, str]:
         """field -> column, for the fields that have one (the summaries' `columns`)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}

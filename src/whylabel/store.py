@@ -14,6 +14,7 @@ One `Store` per thread: SQLite connections must not cross threads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -718,13 +719,33 @@ class Store:
 
     # -- export ---------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that all see one state of the database (an export's two passes), whatever a
+        labeling session writes meanwhile."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
+
+    def import_options(self) -> dict[int, dict]:
+        """Each import's options: the column mapping and the file's header."""
+        return {row[0]: json.loads(row[1]) if row[1] else {}
+                for row in self.db.execute("SELECT id, options FROM imports")}
+
     def export_rows(self, annotator: str | None = None) -> Iterator[dict]:
-        """One row per item with a current label, joined with its breakpoint and suggestion."""
+        """One row per item with a current label, joined with its breakpoint and suggestion; `meta`
+        is the stored JSON text (parsed by whoever needs it)."""
         latest, params = self._latest_sql(annotator)
         sql = (
             "SELECT i.id, i.external_id, i.source, i.breakpoint, b.moment, b.stage, i.lang, i.rating,"
             " i.created_at, i.text, a.reasons, a.annotator, a.created_at, a.note, s.reasons, s.confidence,"
-            " s.model_id"
+            " s.model_id, i.meta, i.import_id"
             f" FROM ({latest}) last JOIN annotations a ON a.id = last.id"
             " JOIN items i ON i.id = a.item_id"
             " LEFT JOIN breakpoints b ON b.name = i.breakpoint"
@@ -733,7 +754,7 @@ class Store:
         )
         cols = ("item_id", "external_id", "source", "breakpoint", "moment", "stage", "lang", "rating",
                 "created_at", "text", "reasons", "annotator", "labeled_at", "note", "suggested_reasons",
-                "suggestion_confidence", "model_id")
+                "suggestion_confidence", "model_id", "meta", "import_id")
         cur = self.db.conn.cursor()
         cur.arraysize = 1000
         cur.execute(sql, params)

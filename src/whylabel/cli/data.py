@@ -235,21 +235,27 @@ def breakpoints_cmd(file, db_path, codebook_path, as_json):
               help="Output format (default: from the -o extension: .xlsx a workbook, .jsonl JSON lines, else CSV).")
 @click.option("--excel", is_flag=True, help="CSV for a Dutch-locale spreadsheet: UTF-8 with BOM, ';' separator.")
 @click.option("--annotator", metavar="NAME", help="Export this annotator's newest labels (default: the adjudicated label, else the newest by anyone).")
+@click.option("--columns", "input_columns", metavar="A,B,…",
+              help="Which columns of the imported files follow whylabel's, in this order (default: all; '' for none).")
 @db_option
 @codebook_option
-def export_cmd(out, fmt, excel, annotator, db_path, codebook_path):
+def export_cmd(out, fmt, excel, annotator, input_columns, db_path, codebook_path):
     """Export labeled items: one row per item with its current label (adjudicated first, then newest).
 
     Columns: item_id, external_id, source, breakpoint, moment, stage, lang, rating, created_at,
     text, reasons (';'-joined, or 'none'), driver (emotional/rational/mixed/none), one 0/1 column
-    per reason, annotator, labeled_at, suggested_reasons, suggestion_confidence, note. In CSV, cells
-    that a spreadsheet would run as a formula are prefixed with a quote; an .xlsx workbook has typed
-    cells (numbers, dates, text), a frozen header row and a filter on every column.
+    per reason, annotator, labeled_at, suggested_reasons, suggestion_confidence, note; then every
+    column of the imported file as written (`Klantnummer`, `Kanaal`, ...), so labels join back to
+    customers. An input column named like one of whylabel's gets an `input_` prefix
+    (`input_reasons`). In CSV, cells that a spreadsheet would run as a formula are prefixed with a
+    quote; an .xlsx workbook has typed cells (numbers, dates, text), a frozen header row and a
+    filter on every column.
 
     \b
     Examples:
       whylabel export -o labeled.csv
       whylabel export -o labeled.xlsx
+      whylabel export -o labeled.csv --columns Klantnummer,Kanaal
       whylabel export -o labeled.csv --excel --annotator anna
       whylabel export -o - --format jsonl | jq .reasons
     """
@@ -259,9 +265,10 @@ def export_cmd(out, fmt, excel, annotator, db_path, codebook_path):
     if excel and fmt != "csv":
         raise UserError("--excel applies to CSV output only")
     check_output_path(out)
+    chosen = None if input_columns is None else [c.strip() for c in input_columns.split(",") if c.strip()]
     book = load_codebook(codebook_path)
     with Store(db_path, create=False) as store:
-        n = export_items(store, book, out, annotator=annotator, format=fmt, excel=excel)
+        n = export_items(store, book, out, annotator=annotator, format=fmt, excel=excel, columns=chosen)
     if out != "-":
         click.echo(f"{out}: {n} labeled items", err=True)
 
