@@ -55,3 +55,18 @@ def test_empty_queue(snap_compare, db, codebook, size):
         for item_id in range(1, 9):
             s.annotate(item_id, ["price"] if item_id % 2 else [], annotator="tester")
     assert snap_compare(app_for(db, codebook), terminal_size=size, run_before=settled)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_report_screen(snap_compare, db, codebook, size):
+    with Store(db) as s:
+        s.upsert_breakpoints([{"name": "checkout", "reached": 12480, "dropped": 3120},
+                              {"name": "returns", "reached": 800, "dropped": 96}])
+        for item_id, reasons in {1: ["price"], 3: ["price", "terms"], 4: ["features"], 7: ["terms"], 2: ["trust"]}.items():
+            s.annotate(item_id, reasons, annotator="tester")
+
+    async def run_before(pilot):
+        await settled(pilot)
+        await pilot.press("r")
+        await settled(pilot)
+    assert snap_compare(app_for(db, codebook), terminal_size=size, run_before=run_before)

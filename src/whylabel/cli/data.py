@@ -33,7 +33,7 @@ COLUMN_HELP = {
     "text": "Column holding the feedback text (guessed: text, comment, review, Review Text, answer, opmerking, ...).",
     "id": "Column with the export's own id (guessed: id, response_id, review_id, ticket_id, ...).",
     "source": "Column saying survey/review/ticket (guessed: source, channel, ...).",
-    "breakpoint": "Column naming the breakpoint (guessed: breakpoint, touchpoint, ...).",
+    "breakpoint": "Column naming the breakpoint (guessed: breakpoint, touchpoint, stap, klantreisstap, ...).",
     "moment": "Column with the decision moment (choose, stay, leave, return).",
     "stage": "Column with the journey stage (awareness, consideration, purchase, retention).",
     "rating": "Column with a rating or score (guessed: rating, stars, score, nps, ...).",
@@ -93,7 +93,8 @@ def import_cmd(file, reasons_column, annotator, sample_size, seed, redact, db_pa
 
     UTF-8 (with or without BOM), UTF-16, UTF-32 and Windows-1252 files with ',' or ';' separators
     are read as they come out of survey tools, shops and spreadsheets. Columns are guessed from common
-    names; name them with the --*-column options. Every other column is kept as metadata.
+    names; name them with the --*-column options. Every cell but the text is also kept as written
+    (`whylabel export` writes the columns back, so labels join back to customers).
     Importing the same file again adds nothing.
 
     \b

@@ -106,9 +106,11 @@ class LabelApp(App[None]):
         yield SystemCommand("Filter queue (f)", "By breakpoint, source, suggested reason, or disagreement",
                             s.action_filter)
         yield SystemCommand("Note (e)", "Add a note, saved with your decision", s.action_note)
-        yield SystemCommand("Other fields (m)", "Show or hide the export's other columns", s.action_fields)
+        yield SystemCommand("Other fields (m)", "Show or hide the export's columns as written", s.action_fields)
         yield SystemCommand("Codebook and keys (?)", "Definitions, use when / not when, examples", s.action_help)
         yield SystemCommand("Retrain now (t)", "Train the model on your labels in the background", s.action_train)
+        yield SystemCommand("Report (r)", "Per breakpoint: the drop rate and the reason shares as bars",
+                            s.action_report)
         yield SystemCommand("Agreement (a)", "Per reason: how far the annotators agree (Krippendorff's alpha)",
                             self.action_agreement)
         yield SystemCommand("Quit labeling (q)", "Everything is saved already", s.action_quit)

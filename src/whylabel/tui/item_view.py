@@ -58,7 +58,7 @@ def highlighted_text(text: str, suggestion: Suggestion | None, codebook: Codeboo
 
 
 def fields_text(item: dict) -> Text:
-    """The export's other columns, on demand (m)."""
+    """The export's columns as written (but the text), on demand (m)."""
     out = Text()
     meta = item.get("meta") or {}
     if not meta:

@@ -100,6 +100,7 @@ class LabelScreen(Screen[None]):
         Binding("m", "fields", "fields", show=False),
         Binding("question_mark", "help", "help"),
         Binding("t", "train", "train", show=False),
+        Binding("r", "report", "report", show=False),
         Binding("q", "quit", "quit"),
     ]
 
@@ -419,6 +420,12 @@ class LabelScreen(Screen[None]):
 
     def action_help(self) -> None:
         self.app.push_screen(CodebookScreen(self.codebook))
+
+    def action_report(self) -> None:
+        """Drop rate and reason shares per breakpoint, with this session's labels (computed on open)."""
+        from .report_screen import ReportScreen
+
+        self.app.push_screen(ReportScreen(self.db_path, self.codebook))
 
     def action_quit(self) -> None:
         self.app.exit()
