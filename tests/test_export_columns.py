@@ -251,3 +251,49 @@ def flat_ods_rows(path):
         if any(kind for kind, _ in cells):
             rows.append(cells)
     return rows
+
+
+def test_the_xlsx_copy_of_the_dutch_export_round_trips_with_types(cli, tmp_path, db_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(DUTCH_HEADER)
+    for customer, date, text, channel, step in DUTCH_ROWS:  # as Excel holds it: numbers and dates typed
+        day, month, year = map(int, date.split("-"))
+        ws.append([customer if customer.startswith("0") else int(customer), dt.datetime(year, month, day), text,
+                   channel, step])
+    wb.save(tmp_path / "feedback_week_43.xlsx")
+    r = cli("import", tmp_path / "feedback_week_43.xlsx", "--db", db_path, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["columns"] == {"source": "Kanaal", "breakpoint": "Stap", "created_at": "Datum",
+                                               "text": "Opmerking"}
+    with Store(db_path) as s:
+        for item_id, reasons in ((1, ["price"]), (3, ["price", "terms"])):
+            s.annotate(item_id, reasons, annotator="anna")
+    out = tmp_path / "gelabeld.xlsx"
+    assert cli("export", "-o", out, "--db", db_path).exit_code == 0
+    values = [[c.value for c in row] for row in load_workbook(out).worksheets[0].iter_rows()]
+    rows = [dict(zip(values[0], row)) for row in values[1:]]
+    assert [(r["Klantnummer"], r["Datum"], r["Kanaal"], r["Stap"], r["reasons"]) for r in rows] == [
+        ("0012345", dt.datetime(2025, 10, 20), "Webshop", "Betalen", "price"),
+        (100235, dt.datetime(2025, 10, 22), "E-mail", "Retourneren", "price;terms"),
+    ]
+    assert rows[1]["Opmerking"] == DUTCH_ROWS[2][2]
+
+
+def test_items_imported_before_headers_were_kept_take_mapped_columns_from_their_fields(cli, tmp_path, db_path):
+    from whylabel.records import ItemRecord
+
+    with Store(db_path) as s:  # what an older whylabel stored: no header, only unmapped cells as metadata
+        s.import_records([ItemRecord(hash="h1", source="ticket", text="Retour kost € 4,50", external_id="T-1",
+                                     breakpoint="retourneren", meta={"Klantnummer": "100235"})],
+                         path="oud.csv", options={"columns": {"text": "Opmerking", "id": "Nr", "source": "Kanaal",
+                                                              "breakpoint": "Stap"}})
+        s.annotate(1, ["terms"], annotator="anna")
+    out = tmp_path / "oud.csv"
+    assert cli("export", "-o", out, "--db", db_path).exit_code == 0
+    [row] = read_csv_file(out)
+    assert list(row)[len(OWN):] == ["Klantnummer", "Opmerking", "Nr", "Kanaal", "Stap"]
+    assert [row[c] for c in ("Klantnummer", "Opmerking", "Nr", "Kanaal", "Stap")] == [
+        "100235", "Retour kost € 4,50", "T-1", "ticket", "retourneren"]

@@ -214,12 +214,18 @@ def input_columns(store: Store, annotator: str | None = None) -> list[str]:
     """The original imports' columns of the items an export writes: the union over those items,
     in first-seen order (items from different imports may have different columns)."""
     imports = {n: _ImportColumns.of(o) for n, o in store.import_options().items()}
+    unknown = _ImportColumns(None, None, {})
     seen: dict[str, None] = {}
+    ids = store.export_import_ids(annotator)
+    if all(imports.get(n, unknown).header is not None for n in ids):
+        for n in ids:  # each import's header: no need to read the items
+            seen.update(dict.fromkeys(imports[n].header))
+        return list(seen)
     headers_seen: set[int] = set()
-    for row in store.export_rows(annotator):
+    for row in store.export_rows(annotator):  # imports stored before headers were kept
         if row["import_id"] in headers_seen:
             continue
-        source = imports.get(row["import_id"]) or _ImportColumns(None, None, {})
+        source = imports.get(row["import_id"], unknown)
         if source.header is not None:
             headers_seen.add(row["import_id"])
         seen.update(dict.fromkeys(source.columns(json.loads(row["meta"]) if row["meta"] else {})))
@@ -276,7 +282,7 @@ def export_items(
         n = 0
         with open_writer(out, [*own, *names], format=format, excel=excel, title="labeled") as writer:
             for row in store.export_rows(annotator):
-                meta = json.loads(row["meta"]) if row["meta"] else {}
+                meta = json.loads(row["meta"]) if row["meta"] and inputs else {}
                 source = imports.get(row["import_id"], unknown)
                 for column, name in zip(inputs, names):
                     value = source.value(column, row, meta)

@@ -733,6 +733,14 @@ class Store:
         finally:
             conn.execute("COMMIT")
 
+    def export_import_ids(self, annotator: str | None = None) -> list[int | None]:
+        """The imports of the items `export_rows` yields, in the order of each one's first item."""
+        latest, params = self._latest_sql(annotator)
+        sql = (f"SELECT i.import_id FROM ({latest}) last JOIN annotations a ON a.id = last.id"
+               " JOIN items i ON i.id = a.item_id WHERE a.reasons IS NOT NULL"
+               " GROUP BY i.import_id ORDER BY min(i.id)")
+        return [row[0] for row in self.db.execute(sql, params)]
+
     def import_options(self) -> dict[int, dict]:
         """Each import's options: the column mapping and the file's header."""
         return {row[0]: json.loads(row[1]) if row[1] else {}
