@@ -297,3 +297,20 @@ def test_items_imported_before_headers_were_kept_take_mapped_columns_from_their_
     assert list(row)[len(OWN):] == ["Klantnummer", "Opmerking", "Nr", "Kanaal", "Stap"]
     assert [row[c] for c in ("Klantnummer", "Opmerking", "Nr", "Kanaal", "Stap")] == [
         "100235", "Retour kost € 4,50", "T-1", "ticket", "retourneren"]
+
+
+def test_a_json_record_with_keys_of_its_own_brings_them_along(cli, tmp_path, db_path):
+    f = tmp_path / "tickets.jsonl"
+    f.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [
+        {"message": "Waar blijft mijn pakket?", "ticket": "T-1"},
+        {"message": "Ik wil mijn geld terug", "ticket": "T-2", "order": {"nr": 881, "bedrag": "€ 59,95"}},
+    ]) + "\n", encoding="utf-8")
+    assert cli("import", f, "--db", db_path, "--lang", "nl").exit_code == 0
+    with Store(db_path) as s:
+        s.annotate(1, ["trust"], annotator="anna")
+        s.annotate(2, ["terms"], annotator="anna")
+    out = tmp_path / "out.csv"
+    assert cli("export", "-o", out, "--db", db_path).exit_code == 0
+    rows = read_csv_file(out)
+    assert list(rows[0])[len(OWN):] == ["message", "ticket", "order"]
+    assert [(r["ticket"], r["order"]) for r in rows] == [("T-1", ""), ("T-2", '{"nr": 881, "bedrag": "€ 59,95"}')]

@@ -35,7 +35,7 @@ import numpy as np
 from .codebook import Codebook, load_codebook
 from .errors import InputError
 from .export import _FORMULA_START, TableWriter, atomic_output, format_from_name, neutralise, open_writer
-from .ingest import RowOptions, cell, guess_columns, not_text, too_long
+from .ingest import RowOptions, cell, guess_columns, header_options, not_text, too_long
 from .io import STDIN, BadRow, Table, open_table
 from .records import ItemRecord
 from .store import ImportCounts, Store
@@ -472,7 +472,7 @@ def predict(
                 run.import_counts = counts
                 store.import_records(
                     labels, path=table.path if source != STDIN else "<stdin>", format=table.format,
-                    options={"columns": summary.columns, "header": list(table.columns), "encoding": table.encoding,
+                    options={"columns": summary.columns, **header_options(table), "encoding": table.encoding,
                              "predict": True, "model_id": summary.model_id},
                     codebook_hash=codebook.hash, counts=counts,
                 )

@@ -13,8 +13,8 @@ import csv
 import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from .codebook import Codebook
@@ -180,54 +180,64 @@ INPUT_PREFIX = "input_"
 
 @dataclass
 class _ImportColumns:
-    """What an import's rows held: its header (None for imports stored before headers were kept),
-    the column its text came from, and the columns it mapped onto item fields."""
+    """What an import's rows held: its header (None for imports stored before headers were kept;
+    a JSON file's records may add keys to it), the column its text came from, the columns it mapped
+    onto item fields, and whether every cell but the text was kept as written."""
 
     header: list[str] | None
     text: str | None
-    fields: dict[str, str]  # column -> export row key (legacy imports: values from the stored fields)
+    fields: dict[str, str]  # column -> export row key (older imports: values from the stored fields)
+    as_written: bool
+    keys_vary: bool
 
     @classmethod
     def of(cls, options: dict) -> _ImportColumns:
         named = dict(options.get("columns") or {})
         text = named.pop("text", None)
-        named.pop("reasons", None)  # the labels imported with it: not kept per item before headers
+        named.pop("reasons", None)  # older imports kept no labels per item
         fields = {column: ("external_id" if name == "id" else name) for name, column in named.items()}
-        return cls(options.get("header"), text, fields)
+        return cls(options.get("header"), text, fields, "header" in options, bool(options.get("keys_vary")))
+
+    @property
+    def fixed(self) -> bool:
+        """Its header names every column its items have."""
+        return self.header is not None and not self.keys_vary
 
     def columns(self, meta: dict) -> list[str]:
         if self.header is not None:
-            return self.header
-        return [*meta, *([self.text] if self.text else []), *self.fields]
+            return [*self.header, *meta] if self.keys_vary else self.header
+        return [*meta, *([self.text] if self.text else []), *([] if self.as_written else self.fields)]
 
     def value(self, column: str, row: dict, meta: dict) -> Any:
         if column == self.text:
             return row["text"]
         if column in meta:
             return meta[column]
-        if self.header is None and column in self.fields:
+        if not self.as_written and column in self.fields:
             return row.get(self.fields[column])
         return None
+
+
+_UNKNOWN_IMPORT = _ImportColumns(None, None, {}, True, True)
 
 
 def input_columns(store: Store, annotator: str | None = None) -> list[str]:
     """The original imports' columns of the items an export writes: the union over those items,
     in first-seen order (items from different imports may have different columns)."""
     imports = {n: _ImportColumns.of(o) for n, o in store.import_options().items()}
-    unknown = _ImportColumns(None, None, {})
     seen: dict[str, None] = {}
     ids = store.export_import_ids(annotator)
-    if all(imports.get(n, unknown).header is not None for n in ids):
+    if all(imports.get(n, _UNKNOWN_IMPORT).fixed for n in ids):
         for n in ids:  # each import's header: no need to read the items
             seen.update(dict.fromkeys(imports[n].header))
         return list(seen)
-    headers_seen: set[int] = set()
-    for row in store.export_rows(annotator):  # imports stored before headers were kept
-        if row["import_id"] in headers_seen:
+    fixed_seen: set[int] = set()
+    for row in store.export_rows(annotator):  # JSON keys, or imports stored before headers were kept
+        if row["import_id"] in fixed_seen:
             continue
-        source = imports.get(row["import_id"], unknown)
-        if source.header is not None:
-            headers_seen.add(row["import_id"])
+        source = imports.get(row["import_id"], _UNKNOWN_IMPORT)
+        if source.fixed:
+            fixed_seen.add(row["import_id"])
         seen.update(dict.fromkeys(source.columns(json.loads(row["meta"]) if row["meta"] else {})))
     return list(seen)
 
@@ -278,15 +288,13 @@ def export_items(
         inputs = choose_input_columns(input_columns(store, annotator), columns)
         names = input_column_names(inputs, own)
         imports = {n: _ImportColumns.of(o) for n, o in store.import_options().items()}
-        unknown = _ImportColumns(None, None, {})
         n = 0
         with open_writer(out, [*own, *names], format=format, excel=excel, title="labeled") as writer:
             for row in store.export_rows(annotator):
                 meta = json.loads(row["meta"]) if row["meta"] and inputs else {}
-                source = imports.get(row["import_id"], unknown)
+                source = imports.get(row["import_id"], _UNKNOWN_IMPORT)
                 for column, name in zip(inputs, names):
-                    value = source.value(column, row, meta)
-                    row[name] = repr(value) if format == "csv" and type(value) is float else value
+                    row[name] = _input_cell(source.value(column, row, meta), format)
                 reasons = row["reasons"]
                 row["driver"] = codebook.driver_of(r for r in reasons if r in codebook.reason_names)
                 for name in codebook.reason_names:
@@ -296,6 +304,18 @@ def export_items(
                 writer.write(row)
                 n += 1
     return n
+
+
+def _input_cell(value: Any, format: str) -> Any:
+    """An input cell as its format holds it: JSON keeps types; a nested JSON value is JSON text
+    elsewhere; a CSV float keeps every digit it was read with."""
+    if format == "jsonl":
+        return value
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    if format == "csv" and type(value) is float:
+        return repr(value)
+    return value
 
 
 def breakpoint_summary(store: Store, codebook: Codebook, *, annotator: str | None = None) -> list[dict]:

@@ -284,6 +284,15 @@ def decide_date_order(path: str | Path, column: str, dates: DateColumn, format: 
         dates.decide(row.get(column) for _, row in table.rows)
 
 
+def header_options(table: Table) -> dict[str, Any]:
+    """The header an import keeps, so `whylabel export` writes the columns back in their order. A
+    JSON file's header is its first record's keys; later records may add keys of their own."""
+    kept: dict[str, Any] = {"header": list(table.columns)}
+    if table.format in ("json", "jsonl"):
+        kept["keys_vary"] = True
+    return kept
+
+
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -366,7 +375,7 @@ def import_file(
                     continue
                 yield rec
 
-        options: dict[str, Any] = {"columns": cols.named(), "header": list(table.columns), "encoding": table.encoding}
+        options: dict[str, Any] = {"columns": cols.named(), **header_options(table), "encoding": table.encoding}
         if sample is not None:
             options.update(sample=sample.size, seed=sample.seed)
         store.import_records(
