@@ -314,3 +314,18 @@ def test_a_json_record_with_keys_of_its_own_brings_them_along(cli, tmp_path, db_
     rows = read_csv_file(out)
     assert list(rows[0])[len(OWN):] == ["message", "ticket", "order"]
     assert [(r["ticket"], r["order"]) for r in rows] == [("T-1", ""), ("T-2", '{"nr": 881, "bedrag": "€ 59,95"}')]
+
+
+def test_items_stored_by_predict_into_db_bring_their_columns_too(cli, tmp_path, db_path):
+    f = dutch_export(tmp_path / "feedback_week_43.csv")
+    r = cli("predict", f, "-o", tmp_path / "voorspeld.csv", "--into-db", "--db", db_path, "--fast", "--workers", "1",
+            "--quiet")
+    assert r.exit_code == 0, r.stderr
+    with Store(db_path) as s:
+        [(item_id,)] = s.db.execute("SELECT id FROM items WHERE text LIKE 'Retourneren kost%'").fetchall()
+        s.annotate(item_id, ["terms"], annotator="anna")
+    out = tmp_path / "gelabeld.csv"
+    assert cli("export", "-o", out, "--db", db_path).exit_code == 0
+    [row] = read_csv_file(out)
+    assert list(row)[len(OWN):] == DUTCH_HEADER
+    assert {c: row[c] for c in DUTCH_HEADER} == dict(zip(DUTCH_HEADER, DUTCH_ROWS[2]))
