@@ -1,0 +1,420 @@
+"""Parquet in and out (pyarrow, from the `dask` extra): streamed in record batches, bounded memory.
+
+Reading: `read_parquet` (the "parquet" format of `open_table`) opens the file's footer, refuses a
+damaged or non-Parquet file in one line, and yields its rows batch by batch, numbered 1, 2, ...
+(the data row; `row 12` in an error). Cells come out as the JSON reader gives them, so import and
+predict treat them alike: text, numbers, true/false, null, lists and objects; dates and times as
+ISO 8601 text, decimals as their exact text, binary as UTF-8 text. The file's Arrow schema rides
+along (`ParquetTable.arrow_schema`) so that a Parquet output can keep the input's column types.
+
+Writing: `ParquetWriter` has the row-writing face of `export.TableWriter` and writes row groups of
+`ROWS_PER_GROUP` rows with pyarrow's `ParquetWriter`, to a stream (a temporary file that
+`safefile.output` renames into place, or a pipe). A column's type comes from `types`; a column
+without one is text holding what the CSV output of the same command holds (not neutralised: a
+Parquet cell is never run as a formula). A typed value is converted back to its Arrow type (ISO
+text to a timestamp), so `predict x.parquet -o y.parquet` keeps x's types.
+
+pyarrow is imported only when a Parquet file is read or written; without it, one line says what
+to install (`whylabel.extras.require`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import InputError, WhylabelError
+from ..extras import require
+from .table import BadRow, Row, Source, Table, raw_text, register_format
+
+PARQUET_MAGIC = b"PAR1"  # at the start and the end of every Parquet file
+PARQUET_EXTENSIONS = (".parquet", ".pq", ".parq")
+ROWS_PER_BATCH = 8192  # rows read per record batch
+ROWS_PER_GROUP = 32_768  # rows per written row group: what is held in memory before it is written
+WHAT = "Parquet"
+
+
+def is_parquet(path: str | Path) -> bool:
+    """A Parquet file by its name, or by its first four bytes (one saved under another name)."""
+    p = Path(path)
+    if p.suffix.lower() in PARQUET_EXTENSIONS:
+        return True
+    with open(p, "rb") as f:
+        return f.read(4) == PARQUET_MAGIC
+
+
+def require_pyarrow(subject: str | None = None) -> None:
+    """Raise `MissingExtra` ("x.parquet: Parquet needs pyarrow: pip install ...") unless pyarrow imports."""
+    _pyarrow(subject)
+
+
+def _pyarrow(subject: str | None = None) -> tuple[Any, Any]:
+    """pyarrow and pyarrow.parquet, or one line saying what to install (naming `subject`)."""
+    pa = require("pyarrow", what=WHAT, subject=subject)
+    pq = require("pyarrow.parquet", what=WHAT, subject=subject)
+    return pa, pq
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass
+class ParquetTable(Table):
+    """A Table with the file's Arrow schema, and a progress position from the rows read."""
+
+    arrow_schema: Any = None
+    total_rows: int = 0
+    file_size: int = 0
+    rows_done: int = 0
+
+    def bytes_read(self) -> int:
+        if not self.total_rows:
+            return 0
+        return int(self.file_size * min(self.rows_done / self.total_rows, 1.0))
+
+
+@register_format("parquet")
+def read_parquet(src: Source) -> Table:
+    name = src.name
+    pa, pq = _pyarrow(name)
+    if not src.fp.seekable():
+        raise InputError(name, "a Parquet file cannot be read from stdin: give its file name")
+    try:
+        parquet_file = pq.ParquetFile(src.fp)
+        schema = parquet_file.schema_arrow
+        total_rows = parquet_file.metadata.num_rows
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ... for one cause
+        raise InputError(name, f"not a readable Parquet file ({_footer_reason(exc)})") from None
+    columns = list(schema.names)
+    seen: set[str] = set()
+    for c in columns:
+        if c in seen:
+            raise InputError(name, f"the file names column {c!r} twice", column=c)
+        seen.add(c)
+    converters = [_reader_converter(pa, f.type) for f in schema]
+    last: list[tuple] = [()]
+    table: ParquetTable
+
+    def numbered() -> Iterator[Row | BadRow]:
+        number = 0
+        batches = parquet_file.iter_batches(batch_size=ROWS_PER_BATCH, use_pandas_metadata=False)
+        while True:
+            try:
+                batch = next(batches)
+                cells = []
+                for i, convert in enumerate(converters):
+                    values = batch.column(i).to_pylist()
+                    if convert is not None:
+                        values = [None if v is None else convert(v) for v in values]
+                    cells.append(values)
+            except StopIteration:
+                return
+            except Exception as exc:  # noqa: BLE001 - a damaged page: decompression, decoding, thrift
+                raise InputError(name, f"damaged Parquet data ({_reason(exc)})", row=number + 1) from None
+            for values in zip(*cells):
+                number += 1
+                table.rows_done = number
+                last[0] = values
+                yield number, dict(zip(columns, values))
+            if not cells:  # no columns: rows without cells are no rows
+                number += batch.num_rows
+
+    table = ParquetTable(name, "parquet", "binary", columns, numbered(), "row", src.fp,
+                         last_raw=lambda: _raw(last[0]), arrow_schema=schema, total_rows=total_rows,
+                         file_size=_size(src.fp))
+    return table
+
+
+def _size(fp: IO[bytes]) -> int:
+    try:
+        return fp.seek(0, io.SEEK_END)
+    finally:
+        fp.seek(0)
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat()
+
+
+def _decoded(value: bytes) -> str:
+    return value.decode("utf-8", errors="replace")
+
+
+def _reader_converter(pa: Any, t: Any) -> Callable[[Any], Any] | None:
+    """How a column's Python values (pyarrow's `to_pylist`) become JSON-like cells; None: as they are."""
+    types = pa.types
+    if types.is_dictionary(t):
+        return _reader_converter(pa, t.value_type)
+    if types.is_timestamp(t) or types.is_date(t) or types.is_time(t):
+        return _iso
+    if types.is_decimal(t) or types.is_duration(t) or types.is_interval(t):
+        return str
+    if types.is_binary(t) or types.is_large_binary(t) or types.is_fixed_size_binary(t) or _is_binary_view(types, t):
+        return _decoded
+    if types.is_nested(t):
+        return _jsonable
+    return None
+
+
+def _is_binary_view(types: Any, t: Any) -> bool:
+    check = getattr(types, "is_binary_view", None)
+    return bool(check and check(t))
+
+
+def _jsonable(value: Any) -> Any:
+    """A nested value (list, struct, map) with only JSON's kinds of values inside."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, tuple) and len(v) == 2 for v in value):  # a map: (key, value) pairs
+            return {str(k): _jsonable(v) for k, v in value}
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return _decoded(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _raw(values: tuple) -> str:
+    """A row's cells as one CSV line, for a rejects file."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(["" if v is None else _text_cell(v) for v in values])
+    return raw_text(buf.getvalue())
+
+
+def _footer_reason(exc: Exception) -> str:
+    text = str(exc)
+    if "magic bytes not found" in text or "size is 0 bytes" in text:
+        return "no Parquet footer at its end: the file is cut short, or it is not Parquet"
+    if "footer" in text.lower() or "thrift" in text.lower() or "metadata" in text.lower():
+        return f"its footer is damaged: {_reason(exc)}"
+    return _reason(exc)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    kind = type(exc).__name__
+    return text[:200] if text else kind
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+class ParquetOutputError(WhylabelError):
+    """A value that cannot be written in its column's type."""
+
+
+def suggestion_types(codebook: Any) -> dict[str, str]:
+    """Arrow types of predict's added columns, as the .xlsx output types them: text, floats, 0/1."""
+    types = {"reasons": "string", "driver": "string", "confidence": "float64", "needs_review": "int8",
+             "evidence": "string"}
+    types.update({f"p_{name}": "float64" for name in codebook.reason_names})
+    return types
+
+
+def export_types(codebook: Any) -> dict[str, str]:
+    """Arrow types of `whylabel export`'s typed columns (the rest are text)."""
+    types = {"item_id": "int64", "rating": "float64", "suggestion_confidence": "float64"}
+    types.update({name: "int8" for name in codebook.reason_names})
+    return types
+
+
+def input_types(table: Table, written_names: Sequence[str]) -> dict[str, Any]:
+    """The Arrow type of each input column as predict writes it (renamed as `written_names` says):
+    a Parquet input's own types where the writer can rebuild them; other inputs' columns are text."""
+    schema = getattr(table, "arrow_schema", None)
+    if schema is None:
+        return {}
+    pa, _ = _pyarrow()
+    return {name: field.type for name, field in zip(written_names, schema) if _rebuildable(pa, field.type)}
+
+
+def _rebuildable(pa: Any, t: Any) -> bool:
+    """Whether the reader's JSON-like cell of this type converts back to the same type."""
+    types = pa.types
+    if types.is_dictionary(t):
+        return _rebuildable(pa, t.value_type)
+    if types.is_nested(t):
+        return all(_plain(pa, t.field(i).type) for i in range(t.num_fields)) and not types.is_map(t)
+    return _plain(pa, t) or _from_text(pa, t) or _is_binaryish(pa, t)
+
+
+def _plain(pa: Any, t: Any) -> bool:
+    types = pa.types
+    if types.is_nested(t):
+        return not types.is_map(t) and all(_plain(pa, t.field(i).type) for i in range(t.num_fields))
+    return (types.is_boolean(t) or types.is_integer(t) or types.is_floating(t) or types.is_string(t)
+            or types.is_large_string(t) or types.is_null(t) or bool(getattr(types, "is_string_view", None)
+                                                                     and types.is_string_view(t)))
+
+
+def _from_text(pa: Any, t: Any) -> bool:
+    types = pa.types
+    return types.is_timestamp(t) or types.is_date(t) or types.is_decimal(t) or types.is_time(t)
+
+
+def _is_binaryish(pa: Any, t: Any) -> bool:
+    types = pa.types
+    return types.is_binary(t) or types.is_large_binary(t)
+
+
+class ParquetWriter:
+    """Rows into one Parquet file, a row group per `ROWS_PER_GROUP` rows; `close()` writes the footer.
+
+    `write(row)` takes a dict (export: a list cell is joined with ";", as its CSV has it);
+    `write_values` / `write_rows` take cells in column order (predict: a list or object cell in a
+    text column is JSON, as its CSV has it).
+    """
+
+    format = "parquet"
+    delimiter = None  # no CSV record is ever copied into a Parquet file
+
+    def __init__(self, stream: IO[bytes], columns: Sequence[str], *, types: Mapping[str, Any] | None = None,
+                 name: str = "output", rows_per_group: int = ROWS_PER_GROUP):
+        pa, pq = _pyarrow(name)
+        self._pa = pa
+        self.name = name
+        self.columns = list(columns)
+        types = types or {}
+        fields = []
+        for c in self.columns:
+            t = types.get(c) or "string"
+            fields.append(pa.field(c, pa.type_for_alias(t) if isinstance(t, str) else t))
+        self.schema = pa.schema(fields)
+        self._build = [self._column_builder(f.type) for f in self.schema]
+        self.rows_per_group = max(1, rows_per_group)
+        self._pending: list[Sequence[Any]] = []
+        self.rows = 0
+        self._sink = _Position(stream)
+        self._writer = pq.ParquetWriter(self._sink, self.schema)
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        self._add([_joined(row.get(c)) for c in self.columns])
+
+    def write_values(self, values: Sequence[Any]) -> None:
+        self._add(list(values))
+
+    def write_rows(self, rows: Sequence[Sequence[Any]], added: Sequence[Sequence[Any]]) -> None:
+        """Rows of input cells, each followed by its `added` cells (the batch face of TableWriter)."""
+        for cells, more in zip(rows, added):
+            self._add([*cells, *more])
+
+    def _add(self, values: list[Any]) -> None:
+        self._pending.append(values)
+        if len(self._pending) >= self.rows_per_group:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        ncols = len(self.columns)
+        arrays = []
+        for i, build in enumerate(self._build):
+            values = [r[i] if i < len(r) else None for r in rows]
+            try:
+                arrays.append(build(values))
+            except Exception as exc:  # noqa: BLE001 - pyarrow's conversion errors: ArrowInvalid, TypeError, ...
+                field = self.schema.field(i)
+                raise ParquetOutputError(f"{self.name}: column {field.name!r} cannot be written as "
+                                         f"{field.type} ({_reason(exc)})") from None
+        batch = self._pa.RecordBatch.from_arrays(arrays, schema=self.schema) if ncols else None
+        if batch is not None:
+            self._writer.write_batch(batch)
+        self.rows += len(rows)
+
+    def _column_builder(self, t: Any) -> Callable[[list[Any]], Any]:
+        pa = self._pa
+        types = pa.types
+        if types.is_string(t) or types.is_large_string(t):
+            return lambda values: pa.array([v if v is None or type(v) is str else _text_cell(v) for v in values],
+                                            type=t)
+        if types.is_time(t):  # Arrow casts no text to a time of day
+            return lambda values: pa.array([None if v is None else _time_of_day(v) for v in values], type=t)
+        if _from_text(pa, t) or (types.is_dictionary(t) and _from_text(pa, t.value_type)):
+            return lambda values: pa.array([None if v is None else str(v) for v in values],
+                                           type=pa.string()).cast(t)
+        if _is_binaryish(pa, t):
+            return lambda values: pa.array([v.encode("utf-8") if type(v) is str else v for v in values], type=t)
+        return lambda values: pa.array(values, type=t)
+
+    def close(self) -> None:
+        """Write what is pending and the footer: the file is complete."""
+        self._flush()
+        self._writer.close()
+
+    def discard(self) -> None:
+        """A run that failed: drop the pending rows and let go of the file (its temporary file is removed)."""
+        self._pending = []
+        try:
+            self._writer.close()
+        except Exception:  # noqa: BLE001 - the output is thrown away anyway
+            pass
+
+
+class _Position:
+    """A write-only stream that knows its position: pyarrow asks for it, and a pipe cannot tell."""
+
+    def __init__(self, stream: IO[bytes]):
+        self._stream = stream
+        self._written = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self._stream.write(data)
+        self._written += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def close(self) -> None:
+        self.closed = True  # the stream's owner (safefile.output) closes it
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readable(self) -> bool:
+        return False
+
+
+def _time_of_day(value: Any) -> Any:
+    import datetime as dt
+
+    return dt.time.fromisoformat(value) if type(value) is str else value
+
+
+def _text_cell(value: Any) -> str:
+    """A value in a text column as predict's CSV output holds it (JSON for a list or an object)."""
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _joined(value: Any) -> Any:
+    """A list cell as export's CSV has it: its items joined with ";"."""
+    if isinstance(value, (list, tuple)):
+        return ";".join(str(v) for v in value)
+    return value
+
+
+__all__ = [
+    "PARQUET_EXTENSIONS", "PARQUET_MAGIC", "ParquetOutputError", "ParquetTable", "ParquetWriter", "export_types",
+    "input_types", "is_parquet", "read_parquet", "require_pyarrow", "suggestion_types",
+]
