@@ -103,29 +103,35 @@ def read_parquet(src: Source) -> Table:
 
     def numbered() -> Iterator[Row | BadRow]:
         number = 0
-        batches = parquet_file.iter_batches(batch_size=ROWS_PER_BATCH, use_pandas_metadata=False)
-        while True:
-            try:
-                batch = next(batches)
-                cells = []
-                for i, convert in enumerate(converters):
-                    values = batch.column(i).to_pylist()
-                    if convert is not None:
-                        values = [None if v is None else convert(v) for v in values]
-                    cells.append(values)
-            except StopIteration:
-                return
-            except Exception as exc:  # noqa: BLE001 - a damaged page: decompression, decoding, thrift
-                raise InputError(name, f"damaged Parquet data ({_reason(exc)})", row=number + 1) from None
-            for values in zip(*cells):
-                number += 1
-                table.rows_done = number
-                last[0] = values
-                yield number, dict(zip(columns, values))
-            if not cells:  # no columns: rows without cells are no rows
-                number += batch.num_rows
+        groups = parquet_file.metadata.num_row_groups
+        for group in range(groups):  # one row group at a time: a damaged one is named with its rows
+            first = number + 1
+            last_row = number + parquet_file.metadata.row_group(group).num_rows
+            batches = parquet_file.iter_batches(batch_size=ROWS_PER_BATCH, row_groups=[group],
+                                                use_pandas_metadata=False)
+            while True:
+                try:
+                    batch = next(batches)
+                    cells = []
+                    for i, convert in enumerate(converters):
+                        values = batch.column(i).to_pylist()
+                        if convert is not None:
+                            values = [None if v is None else convert(v) for v in values]
+                        cells.append(values)
+                except StopIteration:
+                    break
+                except Exception as exc:  # noqa: BLE001 - a damaged page: decompression, decoding, thrift
+                    raise InputError(name, f"damaged Parquet data in row group {group + 1} of {groups} (rows "
+                                           f"{first:,}-{last_row:,}): {_reason(exc)}", row=number + 1) from None
+                for values in zip(*cells):
+                    number += 1
+                    table.rows_done = number
+                    last[0] = values
+                    yield number, dict(zip(columns, values))
+                if not cells:  # no columns: rows without cells are no rows
+                    number += batch.num_rows
 
-    table = ParquetTable(name, "parquet", "binary", columns, numbered(), "row", src.fp,
+    table = ParquetTable(name, "parquet", "utf-8", columns, numbered(), "row", src.fp,
                          last_raw=lambda: _raw(last[0]), arrow_schema=schema, total_rows=total_rows,
                          file_size=_size(src.fp))
     return table
@@ -193,17 +199,20 @@ def _raw(values: tuple) -> str:
 
 def _footer_reason(exc: Exception) -> str:
     text = str(exc)
-    if "magic bytes not found" in text or "size is 0 bytes" in text:
+    if any(cut in text for cut in ("magic bytes not found", "minimum file footer", "size is 0 bytes")):
         return "no Parquet footer at its end: the file is cut short, or it is not Parquet"
-    if "footer" in text.lower() or "thrift" in text.lower() or "metadata" in text.lower():
-        return f"its footer is damaged: {_reason(exc)}"
-    return _reason(exc)
+    if "smaller than the size reported by footer" in text:
+        return "its footer gives a size larger than the file: the file is cut short or damaged"
+    if "thrift" in text.lower():  # pyarrow's words for it vary by version and by the damage
+        return "its footer is damaged: the file was changed or cut after it was written"
+    return f"its footer is damaged: {_reason(exc)}"
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    kind = type(exc).__name__
-    return text[:200] if text else kind
+    """pyarrow's message, on one line, without trailing punctuation."""
+    lines = str(exc).strip().splitlines()
+    text = "".join(c for c in lines[0] if c.isprintable()).strip().rstrip(":;,. ") if lines else ""
+    return text[:200] if text else type(exc).__name__
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,7 +359,11 @@ class ParquetWriter:
 
     def close(self) -> None:
         """Write what is pending and the footer: the file is complete."""
-        self._flush()
+        try:
+            self._flush()
+        except BaseException:
+            self.discard()
+            raise
         self._writer.close()
 
     def discard(self) -> None:

@@ -151,7 +151,7 @@ def open_table(
         if fmt == "xlsx" or (fmt is None and _is_workbook(p)):
             fmt, enc, replaced_bytes, head = "xlsx", "utf-8", 0, ""
         elif fmt == "parquet" or (fmt is None and _is_parquet(p)):
-            fmt, enc, replaced_bytes, head = "parquet", "binary", 0, ""
+            fmt, enc, replaced_bytes, head = "parquet", "utf-8", 0, ""
         else:
             enc, replaced_bytes = scan_encoding(p)
             fmt = fmt or detect_format(p, enc)
