@@ -436,3 +436,26 @@ def test_without_pyarrow_in_a_fresh_process_the_cli_answers_in_one_line(tmp_path
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 2
     assert r.stderr == f'whylabel: error: {src}: Parquet needs pyarrow: pip install "whylabel[dask]"\n'
+
+
+def test_row_groups_read_on_their_own_are_numbered_as_in_the_whole_file(tmp_path):
+    """What a partition of a distributed run reads: its row groups, with the whole file's row numbers."""
+    from whylabel.io import open_table
+    from whylabel.io.parquet import arrow_schema, open_parquet, record_batch, row_group_sizes
+
+    rows = [(f"R{i}", f"{FEEDBACK[i % 10][1]} (#{i})", FEEDBACK[i % 10][2], i % 5 + 1) for i in range(25)]
+    src = feedback_parquet(tmp_path / "week.parquet", rows, row_group_size=10)
+    assert row_group_sizes(src) == [10, 10, 5]
+    with open_table(src) as whole:
+        everything = list(whole.rows)
+    parts = []
+    for groups in ([0], [1, 2]):
+        with open_parquet(src, row_groups=groups) as part:
+            parts += list(part.rows)
+    assert parts == everything and [n for n, _ in everything] == list(range(1, 26))
+    with open_parquet(src, row_groups=[2]) as last:
+        assert [n for n, _ in last.rows] == [21, 22, 23, 24, 25]
+    # The same schema and conversions for every part that a run writes.
+    schema = arrow_schema(HEADER, {"sterren": pa.int16()})
+    batch = record_batch(schema, [list(r.values()) for _, r in parts])
+    assert pa.Table.from_batches([batch]).equals(pq.read_table(src))

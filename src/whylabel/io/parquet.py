@@ -24,7 +24,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -69,7 +69,8 @@ class ParquetTable(Table):
     """A Table with the file's Arrow schema, and a progress position from the rows read."""
 
     arrow_schema: Any = None
-    total_rows: int = 0
+    group_rows: list[int] = field(default_factory=list)  # rows per row group of the whole file
+    total_rows: int = 0  # rows in the groups being read
     file_size: int = 0
     rows_done: int = 0
 
@@ -81,14 +82,36 @@ class ParquetTable(Table):
 
 @register_format("parquet")
 def read_parquet(src: Source) -> Table:
-    name = src.name
+    return _open(src.name, src.fp)
+
+
+def open_parquet(path: str | Path, *, row_groups: Sequence[int] | None = None) -> ParquetTable:
+    """A Parquet file as a Table, or only some of its row groups (rows numbered as in the whole
+    file): a partition of a distributed run reads its own groups with the rules of `open_table`."""
+    name = str(path)
+    fp = open(path, "rb")
+    try:
+        return _open(name, fp, row_groups)
+    except BaseException:
+        fp.close()
+        raise
+
+
+def row_group_sizes(path: str | Path) -> list[int]:
+    """The rows of each row group, in file order: what a partitioned run splits the file by."""
+    with open_parquet(path) as table:
+        return list(table.group_rows)
+
+
+def _open(name: str, fp: IO[bytes], row_groups: Sequence[int] | None = None) -> ParquetTable:
     pa, pq = _pyarrow(name)
-    if not src.fp.seekable():
+    if not fp.seekable():
         raise InputError(name, "a Parquet file cannot be read from stdin: give its file name")
     try:
-        parquet_file = pq.ParquetFile(src.fp)
+        parquet_file = pq.ParquetFile(fp)
         schema = parquet_file.schema_arrow
-        total_rows = parquet_file.metadata.num_rows
+        metadata = parquet_file.metadata
+        group_rows = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
     except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ... for one cause
         raise InputError(name, f"not a readable Parquet file ({_footer_reason(exc)})") from None
     columns = list(schema.names)
@@ -97,16 +120,20 @@ def read_parquet(src: Source) -> Table:
         if c in seen:
             raise InputError(name, f"the file names column {c!r} twice", column=c)
         seen.add(c)
+    groups = list(range(len(group_rows)) if row_groups is None else row_groups)
+    for g in groups:
+        if not 0 <= g < len(group_rows):
+            raise InputError(name, f"no row group {g} (the file has {len(group_rows)})")
+    starts = [0]
+    for n in group_rows:
+        starts.append(starts[-1] + n)
     converters = [_reader_converter(pa, f.type) for f in schema]
     last: list[tuple] = [()]
     table: ParquetTable
 
     def numbered() -> Iterator[Row | BadRow]:
-        number = 0
-        groups = parquet_file.metadata.num_row_groups
-        for group in range(groups):  # one row group at a time: a damaged one is named with its rows
-            first = number + 1
-            last_row = number + parquet_file.metadata.row_group(group).num_rows
+        for group in groups:  # one row group at a time: a damaged one is named with its rows
+            number = starts[group]
             batches = parquet_file.iter_batches(batch_size=ROWS_PER_BATCH, row_groups=[group],
                                                 use_pandas_metadata=False)
             while True:
@@ -121,19 +148,18 @@ def read_parquet(src: Source) -> Table:
                 except StopIteration:
                     break
                 except Exception as exc:  # noqa: BLE001 - a damaged page: decompression, decoding, thrift
-                    raise InputError(name, f"damaged Parquet data in row group {group + 1} of {groups} (rows "
-                                           f"{first:,}-{last_row:,}): {_reason(exc)}", row=number + 1) from None
+                    raise InputError(name, f"damaged Parquet data in row group {group + 1} of {len(group_rows)} "
+                                           f"(rows {starts[group] + 1:,}-{starts[group + 1]:,}): {_reason(exc)}",
+                                     row=number + 1) from None
                 for values in zip(*cells):
                     number += 1
-                    table.rows_done = number
+                    table.rows_done += 1
                     last[0] = values
                     yield number, dict(zip(columns, values))
-                if not cells:  # no columns: rows without cells are no rows
-                    number += batch.num_rows
 
-    table = ParquetTable(name, "parquet", "utf-8", columns, numbered(), "row", src.fp,
-                         last_raw=lambda: _raw(last[0]), arrow_schema=schema, total_rows=total_rows,
-                         file_size=_size(src.fp))
+    table = ParquetTable(name, "parquet", "utf-8", columns, numbered(), "row", fp,
+                         last_raw=lambda: _raw(last[0]), arrow_schema=schema,
+                         total_rows=sum(group_rows[g] for g in groups), file_size=_size(fp), group_rows=group_rows)
     return table
 
 
@@ -245,7 +271,7 @@ def input_types(table: Table, written_names: Sequence[str]) -> dict[str, Any]:
     if schema is None:
         return {}
     pa, _ = _pyarrow()
-    return {name: field.type for name, field in zip(written_names, schema) if _rebuildable(pa, field.type)}
+    return {name: f.type for name, f in zip(written_names, schema) if _rebuildable(pa, f.type)}
 
 
 def _rebuildable(pa: Any, t: Any) -> bool:
@@ -277,6 +303,47 @@ def _is_binaryish(pa: Any, t: Any) -> bool:
     return types.is_binary(t) or types.is_large_binary(t)
 
 
+def arrow_schema(columns: Sequence[str], types: Mapping[str, Any] | None = None) -> Any:
+    """The Arrow schema of an output: each column's type from `types` (an Arrow type or its name,
+    "int64"), text where it has none. Every writer of one run uses it, so all parts have one schema."""
+    pa, _ = _pyarrow()
+    types = types or {}
+    fields = []
+    for c in columns:
+        t = types.get(c) or "string"
+        fields.append(pa.field(c, pa.type_for_alias(t) if isinstance(t, str) else t))
+    return pa.schema(fields)
+
+
+def record_batch(schema: Any, rows: Sequence[Sequence[Any]], *, name: str = "output") -> Any:
+    """Rows of cells in the schema's column order as one Arrow record batch, each value converted
+    to its column's type (ISO text back to a timestamp; a list in a text column as JSON). A value
+    that does not fit raises ParquetOutputError naming `name` and the column."""
+    pa, _ = _pyarrow(name)
+    arrays = []
+    for i, f in enumerate(schema):
+        values = [r[i] if i < len(r) else None for r in rows]
+        try:
+            arrays.append(_column_builder(pa, f.type)(values))
+        except Exception as exc:  # noqa: BLE001 - pyarrow's conversion errors: ArrowInvalid, TypeError, ...
+            raise ParquetOutputError(f"{name}: column {f.name!r} cannot be written as {f.type} "
+                                     f"({_reason(exc)})") from None
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _column_builder(pa: Any, t: Any) -> Callable[[list[Any]], Any]:
+    types = pa.types
+    if types.is_string(t) or types.is_large_string(t):
+        return lambda values: pa.array([v if v is None or type(v) is str else _text_cell(v) for v in values], type=t)
+    if types.is_time(t):  # Arrow casts no text to a time of day
+        return lambda values: pa.array([None if v is None else _time_of_day(v) for v in values], type=t)
+    if _from_text(pa, t) or (types.is_dictionary(t) and _from_text(pa, t.value_type)):
+        return lambda values: pa.array([None if v is None else str(v) for v in values], type=pa.string()).cast(t)
+    if _is_binaryish(pa, t):
+        return lambda values: pa.array([v.encode("utf-8") if type(v) is str else v for v in values], type=t)
+    return lambda values: pa.array(values, type=t)
+
+
 class ParquetWriter:
     """Rows into one Parquet file, a row group per `ROWS_PER_GROUP` rows; `close()` writes the footer.
 
@@ -290,22 +357,14 @@ class ParquetWriter:
 
     def __init__(self, stream: IO[bytes], columns: Sequence[str], *, types: Mapping[str, Any] | None = None,
                  name: str = "output", rows_per_group: int = ROWS_PER_GROUP):
-        pa, pq = _pyarrow(name)
-        self._pa = pa
+        _, pq = _pyarrow(name)
         self.name = name
         self.columns = list(columns)
-        types = types or {}
-        fields = []
-        for c in self.columns:
-            t = types.get(c) or "string"
-            fields.append(pa.field(c, pa.type_for_alias(t) if isinstance(t, str) else t))
-        self.schema = pa.schema(fields)
-        self._build = [self._column_builder(f.type) for f in self.schema]
+        self.schema = arrow_schema(self.columns, types)
         self.rows_per_group = max(1, rows_per_group)
         self._pending: list[Sequence[Any]] = []
         self.rows = 0
-        self._sink = _Position(stream)
-        self._writer = pq.ParquetWriter(self._sink, self.schema)
+        self._writer = pq.ParquetWriter(_Position(stream), self.schema)
 
     def write(self, row: Mapping[str, Any]) -> None:
         self._add([_joined(row.get(c)) for c in self.columns])
@@ -327,35 +386,9 @@ class ParquetWriter:
         if not self._pending:
             return
         rows, self._pending = self._pending, []
-        ncols = len(self.columns)
-        arrays = []
-        for i, build in enumerate(self._build):
-            values = [r[i] if i < len(r) else None for r in rows]
-            try:
-                arrays.append(build(values))
-            except Exception as exc:  # noqa: BLE001 - pyarrow's conversion errors: ArrowInvalid, TypeError, ...
-                field = self.schema.field(i)
-                raise ParquetOutputError(f"{self.name}: column {field.name!r} cannot be written as "
-                                         f"{field.type} ({_reason(exc)})") from None
-        batch = self._pa.RecordBatch.from_arrays(arrays, schema=self.schema) if ncols else None
-        if batch is not None:
-            self._writer.write_batch(batch)
+        if self.columns:
+            self._writer.write_batch(record_batch(self.schema, rows, name=self.name))
         self.rows += len(rows)
-
-    def _column_builder(self, t: Any) -> Callable[[list[Any]], Any]:
-        pa = self._pa
-        types = pa.types
-        if types.is_string(t) or types.is_large_string(t):
-            return lambda values: pa.array([v if v is None or type(v) is str else _text_cell(v) for v in values],
-                                            type=t)
-        if types.is_time(t):  # Arrow casts no text to a time of day
-            return lambda values: pa.array([None if v is None else _time_of_day(v) for v in values], type=t)
-        if _from_text(pa, t) or (types.is_dictionary(t) and _from_text(pa, t.value_type)):
-            return lambda values: pa.array([None if v is None else str(v) for v in values],
-                                           type=pa.string()).cast(t)
-        if _is_binaryish(pa, t):
-            return lambda values: pa.array([v.encode("utf-8") if type(v) is str else v for v in values], type=t)
-        return lambda values: pa.array(values, type=t)
 
     def close(self) -> None:
         """Write what is pending and the footer: the file is complete."""
@@ -428,6 +461,8 @@ def _joined(value: Any) -> Any:
 
 
 __all__ = [
-    "PARQUET_EXTENSIONS", "PARQUET_MAGIC", "ParquetOutputError", "ParquetTable", "ParquetWriter", "export_types",
-    "input_types", "is_parquet", "read_parquet", "require_pyarrow", "suggestion_types",
+    "PARQUET_EXTENSIONS", "PARQUET_MAGIC", "ParquetOutputError", "ParquetTable", "ParquetWriter", "arrow_schema",
+    "export_types",
+    "input_types", "is_parquet", "open_parquet", "read_parquet", "record_batch", "require_pyarrow", "row_group_sizes",
+    "suggestion_types",
 ]
