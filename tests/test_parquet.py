@@ -459,3 +459,21 @@ def test_row_groups_read_on_their_own_are_numbered_as_in_the_whole_file(tmp_path
     schema = arrow_schema(HEADER, {"sterren": pa.int16()})
     batch = record_batch(schema, [list(r.values()) for _, r in parts])
     assert pa.Table.from_batches([batch]).equals(pq.read_table(src))
+
+
+def test_a_bad_row_is_named_by_its_data_row(cli, tmp_path, db_path, codebook):
+    src = tmp_path / "stappen.parquet"
+    pq.write_table(pa.table({
+        "opmerking": ["Te duur", "Geen vertrouwen in de betaling", "Waar blijft mijn pakket?"],
+        "stage": ["purchase", "purchase", "onboarding"],
+        "score": pa.array([2, None, 1], pa.int8()),
+    }), src)
+    r = cli("import", src, "--db", db_path)
+    assert error_of(r) == (f"whylabel: error: {src}, row 3, column 'stage': unknown stage 'onboarding' "
+                           f"(expected one of: {', '.join(codebook.stages)})\n")
+    with Store(db_path) as s:
+        assert s.count_items() == 0
+    pq.write_table(pa.table({"opmerking": ["Te duur", None, "Retour te ingewikkeld"]}), src)
+    r = cli("predict", src, "-o", tmp_path / "out.parquet", "--strict", "--workers", "1", "--fast")
+    assert error_of(r) == f"whylabel: error: {src}, row 2: no text\n"
+    assert not (tmp_path / "out.parquet").exists()
