@@ -344,7 +344,7 @@ def test_a_failed_or_interrupted_parquet_write_leaves_no_file(tmp_path):
     for stop in (RuntimeError("stopped halfway"), KeyboardInterrupt()):
         out = tmp_path / "half.parquet"
         with pytest.raises(type(stop)), open_writer(out, ["text", "n"], format="parquet", types={"n": "int64"}) as w:
-            for i in range(40_000):  # past the first row group: some of it is on disk already
+            for i in range(70_000):  # past the first row group (65,536 rows): some of it is on disk already
                 w.write_values([f"rij {i}", i])
             raise stop
         assert list(tmp_path.iterdir()) == []
@@ -477,3 +477,26 @@ def test_a_bad_row_is_named_by_its_data_row(cli, tmp_path, db_path, codebook):
     r = cli("predict", src, "-o", tmp_path / "out.parquet", "--strict", "--workers", "1", "--fast")
     assert error_of(r) == f"whylabel: error: {src}, row 2: no text\n"
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_row_groups_are_bounded_by_rows_and_by_bytes(tmp_path):
+    from whylabel.io.parquet import ParquetWriter
+
+    def groups(rows, chunk, **limits):
+        """Row group sizes of `rows` written as predict writes them: `chunk` rows a call."""
+        path = tmp_path / "groups.parquet"
+        with open(path, "wb") as f:
+            writer = ParquetWriter(f, ["id", "text"], types={"id": "int64"}, **limits)
+            for start in range(0, len(rows), chunk):
+                part = range(start, min(start + chunk, len(rows)))
+                writer.write_rows([[i] for i in part], [[rows[i]] for i in part])
+            writer.close()
+        meta = pq.ParquetFile(path).metadata
+        assert pq.read_table(path).column("text").to_pylist() == rows
+        return [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+
+    short = [f"Kort antwoord {i}" for i in range(10_000)]
+    assert groups(short, 10_000, rows_per_group=4096) == [4096, 4096, 1808]  # converted 2,048 rows at a time
+    assert groups(short, 3000, rows_per_group=4096) == [5048, 4952]  # a group ends with the chunk that fills it
+    long = ["Een lange klacht over de bezorging. " * 300] * 40  # about 11 KB each
+    assert groups(long, 5, bytes_per_group=100_000) == [10, 10, 10, 10]

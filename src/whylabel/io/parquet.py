@@ -8,8 +8,8 @@ ISO 8601 text, decimals as their exact text, binary as UTF-8 text. The file's Ar
 along (`ParquetTable.arrow_schema`) so that a Parquet output can keep the input's column types.
 
 Writing: `ParquetWriter` has the row-writing face of `export.TableWriter` and writes row groups of
-`ROWS_PER_GROUP` rows with pyarrow's `ParquetWriter`, to a stream (a temporary file that
-`safefile.output` renames into place, or a pipe). A column's type comes from `types`; a column
+about `ROWS_PER_GROUP` rows or `BYTES_PER_GROUP` bytes, whichever comes first, with pyarrow's
+`ParquetWriter`, to a stream (a temporary file that `safefile.output` renames into place, or a pipe). A column's type comes from `types`; a column
 without one is text holding what the CSV output of the same command holds (not neutralised: a
 Parquet cell is never run as a formula). A typed value is converted back to its Arrow type (ISO
 text to a timestamp), so `predict x.parquet -o y.parquet` keeps x's types.
@@ -35,7 +35,9 @@ from .table import BadRow, Row, Source, Table, raw_text, register_format
 PARQUET_MAGIC = b"PAR1"  # at the start and the end of every Parquet file
 PARQUET_EXTENSIONS = (".parquet", ".pq", ".parq")
 ROWS_PER_BATCH = 8192  # rows read per record batch
-ROWS_PER_GROUP = 32_768  # rows per written row group: what is held in memory before it is written
+ROWS_PER_GROUP = 65_536  # rows per written row group (about): what is held in memory before it is written
+BYTES_PER_GROUP = 64 << 20  # Arrow bytes per written row group (about): long texts make smaller groups
+ROWS_PER_CONVERSION = 2048  # rows written one by one that are converted to Arrow together
 WHAT = "Parquet"
 
 
@@ -345,7 +347,8 @@ def _column_builder(pa: Any, t: Any) -> Callable[[list[Any]], Any]:
 
 
 class ParquetWriter:
-    """Rows into one Parquet file, a row group per `ROWS_PER_GROUP` rows; `close()` writes the footer.
+    """Rows into one Parquet file, in row groups of about `ROWS_PER_GROUP` rows or `BYTES_PER_GROUP`
+    bytes (held as compact Arrow batches until written); `close()` writes the footer.
 
     `write(row)` takes a dict (export: a list cell is joined with ";", as its CSV has it);
     `write_values` / `write_rows` take cells in column order (predict: a list or object cell in a
@@ -356,13 +359,17 @@ class ParquetWriter:
     delimiter = None  # no CSV record is ever copied into a Parquet file
 
     def __init__(self, stream: IO[bytes], columns: Sequence[str], *, types: Mapping[str, Any] | None = None,
-                 name: str = "output", rows_per_group: int = ROWS_PER_GROUP):
-        _, pq = _pyarrow(name)
+                 name: str = "output", rows_per_group: int = ROWS_PER_GROUP, bytes_per_group: int = BYTES_PER_GROUP):
+        pa, pq = _pyarrow(name)
+        self._pa = pa
         self.name = name
         self.columns = list(columns)
         self.schema = arrow_schema(self.columns, types)
         self.rows_per_group = max(1, rows_per_group)
-        self._pending: list[Sequence[Any]] = []
+        self.bytes_per_group = bytes_per_group
+        self._pending: list[Sequence[Any]] = []  # rows not yet converted to Arrow
+        self._batches: list[Any] = []  # converted, not yet written: one row group's worth at most
+        self._batched_rows = self._batched_bytes = 0
         self.rows = 0
         self._writer = pq.ParquetWriter(_Position(stream), self.schema)
 
@@ -374,21 +381,44 @@ class ParquetWriter:
 
     def write_rows(self, rows: Sequence[Sequence[Any]], added: Sequence[Sequence[Any]]) -> None:
         """Rows of input cells, each followed by its `added` cells (the batch face of TableWriter)."""
+        pending = self._pending
         for cells, more in zip(rows, added):
-            self._add([*cells, *more])
+            pending.append([*cells, *more])
+            if len(pending) >= ROWS_PER_CONVERSION:
+                self._convert()
+                pending = self._pending
+        self._convert()
 
     def _add(self, values: list[Any]) -> None:
         self._pending.append(values)
-        if len(self._pending) >= self.rows_per_group:
-            self._flush()
+        if len(self._pending) >= ROWS_PER_CONVERSION:
+            self._convert()
 
-    def _flush(self) -> None:
+    def _convert(self) -> None:
+        """Pending rows to an Arrow batch (compact: a Python row of cells takes several times more);
+        a row group is written once it holds `rows_per_group` rows or `bytes_per_group` bytes."""
         if not self._pending:
             return
         rows, self._pending = self._pending, []
-        if self.columns:
-            self._writer.write_batch(record_batch(self.schema, rows, name=self.name))
         self.rows += len(rows)
+        if not self.columns:
+            return
+        batch = record_batch(self.schema, rows, name=self.name)
+        self._batches.append(batch)
+        self._batched_rows += batch.num_rows
+        self._batched_bytes += batch.nbytes
+        if self._batched_rows >= self.rows_per_group or self._batched_bytes >= self.bytes_per_group:
+            self._write_group()
+
+    def _write_group(self) -> None:
+        if self._batches:
+            group = self._pa.Table.from_batches(self._batches, schema=self.schema)
+            self._batches, self._batched_rows, self._batched_bytes = [], 0, 0
+            self._writer.write_table(group, row_group_size=max(group.num_rows, 1))
+
+    def _flush(self) -> None:
+        self._convert()
+        self._write_group()
 
     def close(self) -> None:
         """Write what is pending and the footer: the file is complete."""
@@ -401,7 +431,7 @@ class ParquetWriter:
 
     def discard(self) -> None:
         """A run that failed: drop the pending rows and let go of the file (its temporary file is removed)."""
-        self._pending = []
+        self._pending, self._batches = [], []
         try:
             self._writer.close()
         except Exception:  # noqa: BLE001 - the output is thrown away anyway
