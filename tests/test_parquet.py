@@ -500,3 +500,22 @@ def test_row_groups_are_bounded_by_rows_and_by_bytes(tmp_path):
     assert groups(short, 3000, rows_per_group=4096) == [5048, 4952]  # a group ends with the chunk that fills it
     long = ["Een lange klacht over de bezorging. " * 300] * 40  # about 11 KB each
     assert groups(long, 5, bytes_per_group=100_000) == [10, 10, 10, 10]
+
+
+def test_nanosecond_timestamps_as_pandas_writes_them_are_read_to_the_microsecond(tmp_path):
+    from whylabel.io import open_table
+
+    src = tmp_path / "pandas.parquet"
+    ns = [1_761_000_000_123_456_789, None]  # 2025-10-20T22:40:00.123456789Z
+    pq.write_table(pa.table({"created": pa.array(ns, pa.timestamp("ns", tz="Europe/Amsterdam")),
+                             "tijd": pa.array([1_000, None], pa.time64("ns")),
+                             "tekst": ["Pakket kwam kapot aan", "Package arrived broken"]}), src)
+    with open_table(src) as table:
+        rows = [row for _, row in table.rows]
+    assert rows[0] == {"created": "2025-10-21T00:40:00.123456+02:00", "tijd": "00:00:00.000001",
+                       "tekst": "Pakket kwam kapot aan"}
+    assert rows[1]["created"] is None
+    run_predict(src, tmp_path / "out.parquet")
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out.schema.field("created").type == pa.timestamp("ns", tz="Europe/Amsterdam")
+    assert out.column("created").cast(pa.int64()).to_pylist() == [1_761_000_000_123_456_000, None]
