@@ -1,19 +1,22 @@
 """Parquet in and out (pyarrow, from the `dask` extra): streamed in record batches, bounded memory.
 
 Reading: `read_parquet` (the "parquet" format of `open_table`) opens the file's footer, refuses a
-damaged or non-Parquet file in one line, and yields its rows batch by batch, numbered 1, 2, ...
-(the data row; `row 12` in an error). Cells come out as the JSON reader gives them, so import and
-predict treat them alike: text, numbers, true/false, null, lists and objects; dates and times as
-ISO 8601 text (to the microsecond: nanoseconds, as pandas writes them, are cut), decimals as their
-exact text, binary as UTF-8 text. The file's Arrow schema rides
-along (`ParquetTable.arrow_schema`) so that a Parquet output can keep the input's column types.
+damaged or non-Parquet file in one line, and yields its rows one row group at a time, numbered
+1, 2, ... (the data row: `row 12` in an error). Cells come out as the JSON reader gives them, so
+import and predict treat them alike: text, numbers, true/false, null, lists and objects; dates
+and times as ISO 8601 text (to the microsecond: nanoseconds, as pandas writes them, are cut),
+decimals as their exact text, binary as UTF-8 text. The file's Arrow schema rides along
+(`ParquetTable.arrow_schema`) so that a Parquet output can keep the input's column types.
+`open_parquet(path, row_groups=[...])` reads some row groups only, numbered as in the whole file
+(a partition of a distributed run); `row_group_sizes(path)` says how to split.
 
 Writing: `ParquetWriter` has the row-writing face of `export.TableWriter` and writes row groups of
 about `ROWS_PER_GROUP` rows or `BYTES_PER_GROUP` bytes, whichever comes first, with pyarrow's
 `ParquetWriter`, to a stream (a temporary file that `safefile.output` renames into place, or a
-pipe). A column's type comes from `types`; a column without one is text holding what the CSV output of the same command holds (not neutralised: a
-Parquet cell is never run as a formula). A typed value is converted back to its Arrow type (ISO
-text to a timestamp), so `predict x.parquet -o y.parquet` keeps x's types.
+pipe). A column's type comes from `types` (`arrow_schema`); a column without one is text holding
+what the CSV output of the same command holds (not neutralised: a Parquet cell is never run as a
+formula). A typed value is converted back to its Arrow type (`record_batch`: ISO text to a
+timestamp), so `predict x.parquet -o y.parquet` keeps x's types.
 
 pyarrow is imported only when a Parquet file is read or written; without it, one line says what
 to install (`whylabel.extras.require`).
