@@ -52,7 +52,7 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     denominator = 1 + z2 / n
     centre = (p + z2 / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))  # no rounding past p or [0, 1]
 
 
 def report_format(out: str | Path | None) -> str:
@@ -421,7 +421,7 @@ def _missing(reports: list[BreakpointReport], funnel: dict) -> list[str]:
     elif not any(b.human.n or b.model.n for b in reports):
         out.append("no labels yet: label with `whylabel label`, or let the model label with "
                    "`whylabel predict FILE --into-db`")
-    if not funnel:
+    if not any(f.get("reached") is not None or f.get("dropped") is not None for f in funnel.values()):
         out.append("no funnel figures (reached, dropped): import them with `whylabel breakpoints FILE`; "
                    "without them there is no drop rate and no estimate of customers lost")
     return out
