@@ -265,14 +265,15 @@ def funnel_figures(store: Store) -> dict[str, dict]:
     return out
 
 
-def _quote_key(reasons: Sequence[str], reason: str, probabilities: str | None, length: int, item_id: int) -> tuple:
-    """Which items make the best quotes for a reason: a label with that reason alone, the model
-    agreeing most, a readable length (40-240 characters), then the oldest item."""
-    p = 0.0
-    if probabilities:
-        p = float(json.loads(probabilities).get(reason) or 0.0)
+def _quote_key(reasons: Sequence[str], reason: str, probabilities: dict, evidence: str | None, length: int,
+               item_id: int) -> tuple:
+    """Which items make the best quotes for a reason: evidence stored for it (the model found the
+    words, and nothing has to be computed), a label with that reason alone, the model agreeing
+    most, a readable length (40-240 characters), then the oldest item."""
+    # `evidence` is the stored JSON (json.dumps' default separators): a reason with spans reads "reason": [[
+    has_evidence = evidence is not None and f'"{reason}": [[' in evidence
     off_length = 0 if 40 <= length <= 240 else min(abs(length - 40), abs(length - 240))
-    return (len(reasons) == 1, round(p, 2), -off_length, -item_id)
+    return (has_evidence, len(reasons) == 1, round(float(probabilities.get(reason) or 0.0), 2), -off_length, -item_id)
 
 
 def build_report(store: Store, codebook: Codebook, *, annotator: str | None = None,
@@ -296,21 +297,29 @@ def build_report(store: Store, codebook: Codebook, *, annotator: str | None = No
             found = labels[(bp, kind)] = Labels(kind, names)
         return found
 
-    for item_id, bp, human, suggested, probabilities, model_id, length in store.report_labels(annotator):
+    parsed: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # a label's JSON -> (reasons, drivers); few distinct
+    for item_id, bp, human, suggested, probabilities, evidence, model_id, length in store.report_labels(annotator):
         bp = bp or NO_BREAKPOINT
         kind = "human" if human is not None else "model"
-        reasons = [r for r in json.loads(human if human is not None else suggested or "[]") if r in driver]
+        label = human if human is not None else suggested or "[]"
+        found = parsed.get(label)
+        if found is None:
+            reasons = tuple(r for r in json.loads(label) if r in driver)
+            found = parsed[label] = (reasons, tuple({driver[r] for r in reasons} or {"none"}))
+        reasons, drivers = found
         into = labels_of(bp, kind)
         into.n += 1
         if kind == "model":
             into.models[model_id] = into.models.get(model_id, 0) + 1
-        drivers = {driver[r] for r in reasons} or {"none"}
         for d in drivers:
             into.drivers[d] = into.drivers.get(d, 0) + 1
+        if not reasons:
+            continue
+        p = json.loads(probabilities) if probabilities else {}
         for r in reasons:
             into.counts[r] = into.counts.get(r, 0) + 1
             heap = heaps.setdefault((bp, kind, r), [])
-            entry = (_quote_key(reasons, r, probabilities, length, item_id), item_id)
+            entry = (_quote_key(reasons, r, p, evidence, length, item_id), item_id)
             if len(heap) < quotes:
                 heapq.heappush(heap, entry)
             elif entry > heap[0]:

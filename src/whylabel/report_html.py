@@ -86,10 +86,12 @@ class Charts:
         matplotlib.use("Agg")
         self.n = 0
 
-    def _figure(self, width: float, height: float):
+    def _figure(self, width: float, height: float, left: float = 1.3):
+        """A figure with fixed margins in inches (a layout engine would measure every text twice)."""
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(width, height), layout="constrained")
+        fig = Figure(figsize=(width, height))
+        fig.subplots_adjust(left=left / width, right=1 - 0.25 / width, bottom=0.75 / height, top=1 - 0.35 / height)
         return fig, fig.add_subplot()
 
     def _svg(self, fig) -> str:
@@ -110,7 +112,7 @@ class Charts:
         """Reason shares with 95 % intervals, human and model labels side by side."""
         kinds = [labels for labels in (b.human, b.model) if labels.n]
         names = list(book.reason_names)
-        fig, ax = self._figure(6.4, 0.42 * len(names) * len(kinds) + 1.0)
+        fig, ax = self._figure(6.4, 0.42 * len(names) * len(kinds) + 1.2)
         height = 0.8 / len(kinds)
         for k, labels in enumerate(kinds):
             for i, reason in enumerate(names):
@@ -135,7 +137,7 @@ class Charts:
     def periods(self, b: BreakpointReport) -> str:
         """Drop rate per period."""
         rows = [p for p in b.periods if p["drop_rate"] is not None]
-        fig, ax = self._figure(6.4, 2.4)
+        fig, ax = self._figure(6.4, 2.4, left=0.9)
         ax.bar(range(len(rows)), [p["drop_rate"] for p in rows], color="#555555")
         ax.set_xticks(range(len(rows)), labels=[p["period"] for p in rows], parse_math=False)
         ax.yaxis.set_major_formatter("{x:.0%}")
@@ -146,14 +148,15 @@ class Charts:
     def lost(self, report: WhyReport) -> str:
         """Customers lost per (breakpoint, reason), the largest first, with the interval."""
         top = report.act_first[:TOP_LOST_CHART]
-        fig, ax = self._figure(7.2, 0.38 * len(top) + 1.0)
+        labels = [f"{x.breakpoint} · {x.reason}" for x in top]
+        fig, ax = self._figure(7.6, 0.38 * len(top) + 1.2, left=min(3.6, 0.3 + 0.075 * max(map(len, labels))))
         for i, x in enumerate(top):
             colour = COLOURS[x.driver]
             ax.barh(i, x.estimate, color=colour, alpha=1.0 if x.kind == "human" else 0.45,
                     hatch=None if x.kind == "human" else "//", edgecolor="white" if x.kind == "human" else colour)
             ax.errorbar(x.estimate, i, xerr=[[x.estimate - x.low], [x.high - x.estimate]], fmt="none",
                         ecolor="#222222", capsize=3, linewidth=1)
-        ax.set_yticks(range(len(top)), labels=[f"{x.breakpoint} · {x.reason}" for x in top], parse_math=False)
+        ax.set_yticks(range(len(top)), labels=labels, parse_math=False)
         ax.invert_yaxis()
         ax.xaxis.set_major_formatter("{x:,.0f}")
         ax.set_xlabel("estimated customers lost (dropped × reason share, 95 % interval)")

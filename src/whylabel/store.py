@@ -694,11 +694,12 @@ class Store:
     def report_labels(self, annotator: str | None = None) -> Iterator[tuple]:
         """Every item with a current human label or a stored suggestion, for the why report:
         (item_id, breakpoint, human reasons JSON or None, suggested reasons JSON or None,
-        suggestion probabilities JSON or None, model_id or None, text length). An item a person
-        labeled carries its human label; the suggestion of an unlabeled item is a model label."""
+        suggestion probabilities JSON or None, suggestion evidence JSON or None, model_id or None,
+        text length). An item a person labeled carries its human label; the suggestion of an
+        unlabeled item is a model label."""
         latest, params = self._latest_sql(annotator)
         sql = (
-            "SELECT i.id, i.breakpoint, a.reasons, s.reasons, s.probabilities, s.model_id, length(i.text)"
+            "SELECT i.id, i.breakpoint, a.reasons, s.reasons, s.probabilities, s.evidence, s.model_id, length(i.text)"
             f" FROM items i LEFT JOIN ({latest}) last ON last.item_id = i.id"
             " LEFT JOIN annotations a ON a.id = last.id AND a.reasons IS NOT NULL"
             " LEFT JOIN suggestions s ON s.item_id = i.id"
