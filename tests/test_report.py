@@ -359,3 +359,37 @@ def test_help_and_start_up_do_not_import_the_plotting_stack():
             "print(sorted(m for m in ('matplotlib', 'jinja2') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.strip() == "[]", r.stderr
+
+
+def test_a_database_from_before_periods_keeps_its_figures(db_path, monkeypatch):
+    """Migration 3: the figures stored with a period move into the per-period table."""
+    from whylabel import store as store_mod
+
+    before = store_mod.MIGRATIONS.index(store_mod._m3_funnel_periods)
+    with monkeypatch.context() as m:
+        m.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS[:before])
+        m.setattr(store_mod, "SCHEMA_VERSION", before)
+        with Store(db_path) as s:
+            s.db.execute("INSERT INTO breakpoints (name, reached, dropped, period) VALUES"
+                         " ('checkout', 1200, 330, '2026-10'), ('bezorging', 800, 120, NULL)")
+            s.db.conn.commit()
+    with Store(db_path) as s:
+        assert s.schema_version == store_mod.SCHEMA_VERSION
+        assert s.funnel_periods() == [{"breakpoint": "checkout", "period": "2026-10", "reached": 1200, "dropped": 330}]
+        s.upsert_breakpoints([{"name": "checkout", "reached": 1000, "dropped": 250, "period": "2026-09"}])
+        funnel = funnel_figures(s)
+    assert (funnel["checkout"]["reached"], funnel["checkout"]["dropped"]) == (2200, 580)
+    assert (funnel["bezorging"]["reached"], funnel["bezorging"]["dropped"]) == (800, 120)
+
+
+def test_evidence_for_a_reason_the_model_did_not_choose(codebook):
+    """The model in use explains a person's reason too: its words, as spans of the text."""
+    from whylabel.model import load_suggester
+
+    suggester = load_suggester(codebook, fast=True)
+    texts = ["De verzendkosten zijn belachelijk hoog, echt te duur", "I don't trust this shop with my card details"]
+    found = suggester.evidence_for(texts, ["nl", "en"], ["price", "trust"])
+    words = [[texts[k][e.start:e.end] for e in spans] for k, spans in enumerate(found)]
+    assert all(e.text == texts[k][e.start:e.end] for k, spans in enumerate(found) for e in spans)
+    assert "duur" in " ".join(words[0]) and "trust" in " ".join(words[1])
+    assert suggester.evidence_for(["te duur"], None, ["no-such-reason"]) == [()]
