@@ -248,6 +248,19 @@ def test_page_shows_do_say_why_and_marks_model_labels(report_db, codebook):
     assert page.count("<svg") == 1 + 2 + 1  # where to act first, two WHY charts, checkout's periods
 
 
+def test_the_same_database_gives_the_same_page(report_db, codebook):
+    from datetime import datetime, timezone
+
+    when = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
+    pages = []
+    for _ in range(2):
+        with Store(report_db) as s:
+            pages.append(render_html(build_report(s, codebook, explain=FakeExplain()), generated_at=when))
+    assert pages[0] == pages[1] and "generated 2026-11-23 09:30 UTC" in pages[0]
+    ids = re.findall(r' id="([^"]+)"', pages[0])
+    assert len(ids) == len(set(ids)), "two charts share an SVG id"
+
+
 def test_hostile_feedback_is_escaped(report_db, codebook):
     with Store(report_db) as s:
         page = render_html(build_report(s, codebook, explain=FakeExplain()))

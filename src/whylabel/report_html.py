@@ -21,9 +21,11 @@ from .report import BreakpointReport, Labels, WhyReport
 from .resources import templates_dir
 from .safefile import output
 
+_ID_ATTRIBUTE = re.compile(r'(\sid="|href="#|url\(#)')
 COLOURS = {"emotional": "#c8553d", "rational": "#2d6a9f", "none": "#8a8a8a"}
 TOP_LOST_CHART = 12  # bars in the "where to act first" chart
 TOP_LOST_TABLE = 15  # rows of its table before "the other ..." (folded, still in the page)
+CHARTED_BREAKPOINTS = 40  # breakpoints with charts (the most labeled first); the rest have the tables only
 
 
 def render_html(report: WhyReport, *, generated_at: datetime | None = None) -> str:
@@ -38,10 +40,11 @@ def render_html(report: WhyReport, *, generated_at: datetime | None = None) -> s
     book = report.codebook
     sections = []
     for number, b in enumerate(report.breakpoints, start=1):
+        charted = number <= CHARTED_BREAKPOINTS  # drawing is most of the time a page takes
         sections.append({
             "b": b, "anchor": f"bp-{number}",
-            "why_chart": charts.why(b, book) if b.human.n or b.model.n else None,
-            "do_chart": charts.periods(b) if len(b.periods) > 1 else None,
+            "why_chart": charts.why(b, book) if charted and (b.human.n or b.model.n) else None,
+            "do_chart": charts.periods(b) if charted and len(b.periods) > 1 else None,
         })
     when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     return env.get_template("report.html.j2").render(
@@ -106,6 +109,14 @@ class Charts:
         svg = buffer.getvalue()
         svg = svg[svg.index("<svg"):]  # no XML prolog or DOCTYPE inside HTML
         svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)  # names of RDF vocabularies by URL
+        # Every chart numbers its groups from 1 (figure_1, patch_1): one page needs unique ids, so each
+        # id and each reference to one gets the chart's prefix. Only inside tags: text is escaped there.
+        prefix = f"c{self.n}-"
+
+        def own_ids(tag: re.Match) -> str:
+            return _ID_ATTRIBUTE.sub(lambda m: m.group(1) + prefix, tag.group(0))
+
+        svg = re.sub(r"<[^<>]+>", own_ids, svg)
         return Markup(svg)  # noqa: S704 - matplotlib's own SVG; every text in it is XML-escaped by matplotlib
 
     def why(self, b: BreakpointReport, book) -> str:
