@@ -406,3 +406,13 @@ def test_evidence_for_a_reason_the_model_did_not_choose(codebook):
     assert all(e.text == texts[k][e.start:e.end] for k, spans in enumerate(found) for e in spans)
     assert "duur" in " ".join(words[0]) and "trust" in " ".join(words[1])
     assert suggester.evidence_for(["te duur"], None, ["no-such-reason"]) == [()]
+
+
+def test_an_item_someone_else_labeled_is_no_model_label(report_db, codebook):
+    """With --annotator: human labels are theirs; an item another person labeled counts as neither."""
+    with Store(report_db) as s:
+        s.annotate(_ids(s)["14"], ["price", "terms"], annotator="bob")
+        mine = build_report(s, codebook, annotator="anna", explain=FakeExplain()).breakpoint("checkout")
+        everyone = build_report(s, codebook, explain=FakeExplain()).breakpoint("checkout")
+    assert (mine.human.n, mine.model.n) == (8, 0)
+    assert (everyone.human.n, everyone.model.n) == (9, 0) and everyone.human.counts["terms"] == 1

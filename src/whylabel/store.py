@@ -698,13 +698,18 @@ class Store:
         text length). An item a person labeled carries its human label; the suggestion of an
         unlabeled item is a model label."""
         latest, params = self._latest_sql(annotator)
+        # A model label is the suggestion of an item nobody labeled (with --annotator: not only not them).
+        anyone, anyone_params = self._latest_sql(None) if annotator else (None, [])
         sql = (
             "SELECT i.id, i.breakpoint, a.reasons, s.reasons, s.probabilities, s.evidence, s.model_id, length(i.text)"
             f" FROM items i LEFT JOIN ({latest}) last ON last.item_id = i.id"
             " LEFT JOIN annotations a ON a.id = last.id AND a.reasons IS NOT NULL"
-            " LEFT JOIN suggestions s ON s.item_id = i.id"
-            " WHERE a.id IS NOT NULL OR s.item_id IS NOT NULL"
+            + (f" LEFT JOIN ({anyone}) anyl ON anyl.item_id = i.id"
+               " LEFT JOIN annotations b ON b.id = anyl.id AND b.reasons IS NOT NULL" if anyone else "")
+            + " LEFT JOIN suggestions s ON s.item_id = i.id"
+            " WHERE a.id IS NOT NULL OR (s.item_id IS NOT NULL" + (" AND b.id IS NULL)" if anyone else ")")
         )
+        params = [*params, *anyone_params]
         cur = self.db.conn.cursor()
         cur.arraysize = 2000
         cur.execute(sql, params)
