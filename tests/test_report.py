@@ -416,3 +416,12 @@ def test_an_item_someone_else_labeled_is_no_model_label(report_db, codebook):
         everyone = build_report(s, codebook, explain=FakeExplain()).breakpoint("checkout")
     assert (mine.human.n, mine.model.n) == (8, 0)
     assert (everyone.human.n, everyone.model.n) == (9, 0) and everyone.human.counts["terms"] == 1
+
+
+def test_a_long_quote_is_cut_and_keeps_only_the_evidence_it_shows():
+    from whylabel.report import QUOTE_CHARS, _clean_spans
+
+    text = "Te duur. " + "x" * (QUOTE_CHARS - 9 - 5) + "     verzendkosten veel te hoog"
+    spans = _clean_spans(text, [(3, 7), (0, 2), (1, 5), (QUOTE_CHARS - 6, QUOTE_CHARS + 2), (QUOTE_CHARS + 3, QUOTE_CHARS + 9)],
+                         QUOTE_CHARS)
+    assert spans == [(0, 2), (3, 7)]  # overlaps dropped; nothing past the shown part (nor in its cut-off spaces)

@@ -369,11 +369,11 @@ def _add_quotes(store: Store, reports: list[BreakpointReport], heaps: dict, expl
     made: list[tuple[Quote, str, str | None, str]] = []
     for b, reason, item_id in wanted:
         text, lang = texts[item_id]
-        shown = text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS].rstrip() + "…"
+        visible = text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS].rstrip()
+        quote = Quote(item_id, visible if visible == text else visible + "…")
         stored = (suggestions.get(item_id) or {}).get("evidence", {}).get(reason)
-        quote = Quote(item_id, shown)
         if stored:
-            quote.spans = _clean_spans(text, [(e[0], e[1]) for e in stored if _span_matches(text, e)], len(shown))
+            quote.spans = _clean_spans(text, [(e[0], e[1]) for e in stored if _span_matches(text, e)], QUOTE_CHARS)
         else:
             quote.evidence_from = "computed"
             made.append((quote, text, lang, reason))
@@ -381,7 +381,7 @@ def _add_quotes(store: Store, reports: list[BreakpointReport], heaps: dict, expl
     if made and explain is not None:
         spans = explain([t for _, t, _, _ in made], [lang for _, _, lang, _ in made], [r for *_, r in made])
         for (quote, text, _, _), found in zip(made, spans):
-            quote.spans = _clean_spans(text, found, len(quote.text))
+            quote.spans = _clean_spans(text, found, QUOTE_CHARS)
 
 
 def _span_matches(text: str, evidence: Sequence) -> bool:
@@ -394,8 +394,9 @@ def _span_matches(text: str, evidence: Sequence) -> bool:
 
 
 def _clean_spans(text: str, spans: Iterable[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
-    """Sorted, non-overlapping spans inside the part of the text that is shown."""
-    limit = min(limit, len(text))
+    """Sorted, non-overlapping spans inside the part of the text that is shown (its first `limit`
+    characters, less the white space before the "…" of a cut text)."""
+    limit = min(limit, len(text[:limit].rstrip()) if len(text) > limit else len(text))
     out: list[tuple[int, int]] = []
     for start, end in sorted(spans):
         if start >= end or end > limit or (out and start < out[-1][1]):
