@@ -54,7 +54,8 @@ def installed(tmp_path_factory) -> Path:
     for shipped in ("whylabel/data/codebook.toml", "whylabel/data/models/default/model.skops",
                     "whylabel/data/models/default/card.json", "whylabel/data/models/default/prior.npz",
                     "whylabel/data/sample_feedback/breakpoints.csv",
-                    "whylabel/data/sample_feedback/product_reviews.jsonl", "whylabel/tui/app.tcss"):
+                    "whylabel/data/sample_feedback/product_reviews.jsonl", "whylabel/tui/app.tcss",
+                    "whylabel/templates/report.html.j2"):
         assert shipped in names, shipped
     env_dir = base / "env"
     r = _run([sys.executable, "-m", "venv", "--without-pip", env_dir], cwd=base)
@@ -80,6 +81,9 @@ def test_the_installed_wheel_runs_the_demo_and_predicts_with_the_default_model(i
     r = _run([installed / "whylabel", "demo", "--no-ui"], cwd=elsewhere)
     assert r.returncode == 0, r.stderr
     assert "whylabel-demo.db: 1360 items, 1090 labeled, 270 to label" in r.stdout
+    r = _run([installed / "whylabel", "report", "--db", "whylabel-demo.db", "-o", "why.html"], cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert "<h2 id=\"act-first\">Where to act first</h2>" in (elsewhere / "why.html").read_text(encoding="utf-8")
 
     (elsewhere / "week.csv").write_text(
         "id,comment\n"

@@ -346,9 +346,11 @@ def _input_cell(value: Any, format: str) -> Any:
 
 def breakpoint_summary(store: Store, codebook: Codebook, *, annotator: str | None = None) -> list[dict]:
     """Per breakpoint: the "what" (reached, dropped) beside the "why" (reason and driver shares)."""
+    from .report import funnel_figures
+
     names = codebook.reason_names
     rows: dict[str, dict] = {}
-    for bp in store.breakpoints():
+    for bp in funnel_figures(store).values():  # with periods: the totals over them
         rows[bp["name"]] = _summary_row(bp, names)
     for item in store.export_rows(annotator):
         name = item["breakpoint"] or "(none)"

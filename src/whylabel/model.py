@@ -661,6 +661,22 @@ class ModelSuggester:
         return SuggestionBatch(self.reasons, P, chosen, self.threshold, docs.tolist(), reasons.tolist(), units,
                                vectors=V)
 
+    def evidence_for(self, texts: Sequence[str], langs: Sequence[str | None] | None,
+                     reasons: Sequence[str]) -> list[tuple[Evidence, ...]]:
+        """The words behind one given reason per text, chosen or not (the why report highlights
+        them in quotes a person labeled); a reason this model does not know has none."""
+        index = {r: i for i, r in enumerate(self.reasons)}
+        known = [k for k, r in enumerate(reasons) if r in index]
+        out: list[tuple[Evidence, ...]] = [()] * len(texts)
+        if not known:
+            return out
+        analyses = analyse([texts[k] for k in known], None if langs is None else [langs[k] for k in known])
+        units = self.words.evidence_units(self.words.batch(analyses), np.arange(len(known)),
+                                          np.array([index[reasons[k]] for k in known]), self.top_k)
+        for k, spans in zip(known, units.spans(len(known))):
+            out[k] = spans
+        return out
+
     def predict_proba(self, texts: Sequence[str], langs: Sequence[str | None] | None = None,
                       vectors: Sequence | None = None) -> np.ndarray:
         """Probabilities only (no evidence): what evaluation needs."""

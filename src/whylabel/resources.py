@@ -1,4 +1,5 @@
-"""What ships inside the package: the default codebook, the default model and the demo sample.
+"""What ships inside the package: the default codebook, the default model, the demo sample and the
+report's page template.
 
 Found through `importlib.resources`, so they are where the installed package is, whichever way it
 was installed (a wheel, `pip install .`, `pip install -e .`) and whatever the working directory.
@@ -39,3 +40,9 @@ def default_model_dir() -> Path:
 def sample_dir() -> Path:
     """The demo sample: survey answers, product reviews, support tickets and breakpoint figures."""
     return _data("sample_feedback")
+
+
+def templates_dir() -> Path:
+    """The Jinja2 templates of the HTML report (whylabel/templates)."""
+    found = resources.files("whylabel").joinpath("templates")
+    return found if isinstance(found, Path) else Path(str(found))

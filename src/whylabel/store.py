@@ -131,7 +131,26 @@ def _m2_embeddings(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_embeddings)
+def _m3_funnel_periods(db: sqlite_utils.Database) -> None:
+    """Behavioural figures per breakpoint and period (the breakpoints table keeps one row per
+    breakpoint, so a funnel with several periods kept only its last); existing figures come along."""
+    db.executescript(
+        """
+        CREATE TABLE funnel_periods (
+            breakpoint TEXT NOT NULL,
+            period TEXT NOT NULL,
+            reached INTEGER,
+            dropped INTEGER,
+            updated_at TEXT,
+            PRIMARY KEY (breakpoint, period)
+        );
+        INSERT INTO funnel_periods (breakpoint, period, reached, dropped, updated_at)
+            SELECT name, period, reached, dropped, updated_at FROM breakpoints WHERE period IS NOT NULL;
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_embeddings, _m3_funnel_periods)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -369,7 +388,8 @@ class Store:
         return counts
 
     def upsert_breakpoints(self, rows: Iterable[dict]) -> int:
-        """Behavioural figures per breakpoint; keeps fields a row leaves empty."""
+        """Behavioural figures per breakpoint (and per period, when a row has one); keeps fields a
+        row leaves empty."""
         n = 0
         now = utcnow()
         with self.db.atomic():
@@ -384,6 +404,14 @@ class Store:
                     {"moment": None, "stage": None, "reached": None, "dropped": None, "period": None,
                      **row, "now": now},
                 )
+                if row.get("period"):
+                    self.db.execute(
+                        "INSERT INTO funnel_periods (breakpoint, period, reached, dropped, updated_at)"
+                        " VALUES (?,?,?,?,?) ON CONFLICT(breakpoint, period) DO UPDATE SET"
+                        " reached=coalesce(excluded.reached, reached), dropped=coalesce(excluded.dropped, dropped),"
+                        " updated_at=excluded.updated_at",
+                        (row["name"], row["period"], row.get("reached"), row.get("dropped"), now),
+                    )
                 n += 1
         return n
 
@@ -652,6 +680,46 @@ class Store:
         cur = self.db.execute("SELECT name, moment, stage, reached, dropped, period FROM breakpoints ORDER BY name")
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r)) for r in cur]
+
+    def funnel_periods(self) -> list[dict]:
+        """Reached and dropped per breakpoint and period, in period order (ISO periods sort as text)."""
+        cur = self.db.execute("SELECT breakpoint, period, reached, dropped FROM funnel_periods"
+                              " ORDER BY breakpoint, period")
+        return [dict(zip(("breakpoint", "period", "reached", "dropped"), r)) for r in cur]
+
+    def items_by_source(self) -> list[tuple[str | None, str, int]]:
+        """(breakpoint, source, items), labeled or not: what customers said, and where."""
+        return list(self.db.execute("SELECT breakpoint, source, count(*) FROM items GROUP BY breakpoint, source"
+                                    " ORDER BY breakpoint, source"))
+
+    def report_labels(self, annotator: str | None = None) -> Iterator[tuple]:
+        """Every item with a current human label or a stored suggestion, for the why report:
+        (item_id, breakpoint, human reasons JSON or None, suggested reasons JSON or None,
+        suggestion probabilities JSON or None, suggestion evidence JSON or None, model_id or None,
+        text length). An item a person labeled carries its human label; the suggestion of an
+        unlabeled item is a model label."""
+        latest, params = self._latest_sql(annotator)
+        # A model label is the suggestion of an item nobody labeled (with --annotator: not only not them).
+        anyone, anyone_params = self._latest_sql(None) if annotator else (None, [])
+        sql = (
+            "SELECT i.id, i.breakpoint, a.reasons, s.reasons, s.probabilities, s.evidence, s.model_id, length(i.text)"
+            f" FROM items i LEFT JOIN ({latest}) last ON last.item_id = i.id"
+            " LEFT JOIN annotations a ON a.id = last.id AND a.reasons IS NOT NULL"
+            + (f" LEFT JOIN ({anyone}) anyl ON anyl.item_id = i.id"
+               " LEFT JOIN annotations b ON b.id = anyl.id AND b.reasons IS NOT NULL" if anyone else "")
+            + " LEFT JOIN suggestions s ON s.item_id = i.id"
+            " WHERE a.id IS NOT NULL OR (s.item_id IS NOT NULL" + (" AND b.id IS NULL)" if anyone else ")")
+        )
+        params = [*params, *anyone_params]
+        cur = self.db.conn.cursor()
+        cur.arraysize = 2000
+        cur.execute(sql, params)
+        while batch := cur.fetchmany():
+            yield from batch
+
+    def model_cards(self) -> dict[str, dict]:
+        """Cards of the models trained into this project (by model id): their held-out metrics."""
+        return {r[0]: json.loads(r[1]) for r in self.db.execute("SELECT id, card FROM models WHERE card IS NOT NULL")}
 
     def sources(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT source FROM items ORDER BY source")]

@@ -279,30 +279,57 @@ def export_cmd(out, fmt, excel, annotator, input_columns, db_path, codebook_path
 
 @click.command("report")
 @click.option("-o", "--output", "out", type=click.Path(allow_dash=True),
-              help="Write the summary as CSV here instead of printing a table.")
-@click.option("--excel", is_flag=True, help="With -o: UTF-8 with BOM and ';' separator.")
+              help="Write the report here instead of printing a table: .html/.htm = one self-contained page "
+                   "with charts and quotes (opens offline, can be mailed); .csv (or '-') = the summary table.")
+@click.option("--excel", is_flag=True, help="With -o FILE.csv: UTF-8 with BOM and ';' separator.")
 @click.option("--annotator", metavar="NAME", help="Use this annotator's labels (default: the adjudicated label, else the newest by anyone).")
+@click.option("--models-dir", type=click.Path(),
+              help="Where the models are (default: ./models): their cards give the precision of model labels, "
+                   "the model in use the evidence words of quotes without stored evidence.")
 @db_option
 @codebook_option
 @json_option
-def report_cmd(out, excel, annotator, db_path, codebook_path, as_json):
-    """Per breakpoint: how many customers dropped, and why (reason and driver shares).
+def report_cmd(out, excel, annotator, models_dir, db_path, codebook_path, as_json):
+    """Per breakpoint: how many customers dropped (DO), what they said (SAY), and why (WHY).
+
+    The HTML page (-o why.html) adds reason shares with 95 % intervals, human and model labels
+    counted apart, quotes with their evidence words, and where to act first: breakpoints and
+    reasons ranked by estimated customers lost.
 
     \b
     Examples:
       whylabel report
+      whylabel report -o why.html
       whylabel report -o why_per_breakpoint.csv --excel
       whylabel report --json
     """
     from ..export import TableWriter, atomic_output, breakpoint_summary, summary_columns
+    from ..report import report_format
 
+    fmt = report_format(out) if out and not as_json else "csv"
+    if excel and fmt != "csv":
+        raise UserError("--excel applies to CSV output only")
     if out:
         check_output_path(out)
     book = load_codebook(codebook_path)
     with Store(db_path, create=False) as store:
-        rows = breakpoint_summary(store, book, annotator=annotator)
+        if as_json or fmt == "html":
+            from ..report import build_report, cards_on_disk, suggester_explain
+
+            report = build_report(store, book, annotator=annotator, cards=cards_on_disk(models_dir),
+                                  explain=suggester_explain(book, models_dir=models_dir))
+        rows = breakpoint_summary(store, book, annotator=annotator) if fmt == "csv" else []
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        from ..report import report_json
+
+        click.echo(json.dumps(report_json(report, rows), ensure_ascii=False, indent=2))
+        return
+    if fmt == "html":
+        from ..report_html import write_html
+
+        write_html(report, out)
+        if out != "-":
+            click.echo(f"{out}: the why report for {len(report.breakpoints)} breakpoints", err=True)
         return
     if out:
         with atomic_output(out) as stream:
