@@ -1,0 +1,680 @@
+"""`whylabel predict --engine dask`: the local engine's labeling, run partition by partition on a Dask cluster.
+
+Contract: `predict_dask(source, codebook, out=..., scheduler=None, workers=N)` gives the same rows,
+values, summary and rejects file as `whylabel.batch.predict` on the same input.
+- Where it runs: without `scheduler`, a `distributed.LocalCluster` of N single-threaded worker
+  processes (closed on exit or Ctrl-C); with it, an existing cluster, reached within
+  `connect_timeout` seconds or refused in one line. The input path (and a model file, if named)
+  must be readable at the same path on every worker.
+- Partitions: CSV, TSV and JSON lines are cut into byte ranges at line ends; Parquet into row
+  groups; anything else (a JSON array, an .xlsx workbook, UTF-16/32 text) is one partition. Each
+  worker reads its range with whylabel's own reader (the encoding, separator and column mapping
+  judged on the whole file by the client), so bad rows are found and described exactly as
+  locally. A CSV cut is put where the quotes seen since the start are balanced; a worker checks
+  that its range ended between records (a quoted line break crossing the cut otherwise), and a
+  range that did not is read again joined to the next one, so multi-line quoted cells are safe.
+- The model is loaded once per worker (a WorkerPlugin holding a `Labeler`); tasks carry only the
+  partition's address and the run's small settings.
+- Output: the client writes each partition's cells in input order through the local writer (one
+  file, any format); with `partitioned`, workers write one Parquet file per partition into a
+  directory that appears (renamed from a temporary one) only when all are written.
+This module imports dask only when called; it never imports click or Textual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .batch import (
+    DEFAULT_CHUNK_SIZE, DEFAULT_MIN_CONFIDENCE, OUTPUT_FORMATS, REJECT_COLUMNS, Labeler, LabelerSpec,
+    PredictSummary, Progress, _langs, _Run, default_rejects_path, output_columns, output_delimiter,
+)
+from .codebook import Codebook, load_codebook
+from .errors import InputError, WhylabelError
+from .export import TableWriter, atomic_output, format_from_name, neutralise, open_writer
+from .ingest import RowOptions, guess_columns
+from .io import STDIN, BadRow, open_table
+from .io.table import FORMATS, Replaced, Source
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+# Bytes per partition: large enough that a task's overhead (~1 ms) and its start-up are nothing
+# next to labeling it, small enough that each worker gets several and the client's in-order
+# buffer stays small.
+MIN_PARTITION_BYTES = 1 << 20
+MAX_PARTITION_BYTES = 32 << 20
+PARTITIONS_PER_WORKER = 4
+IN_FLIGHT_PER_WORKER = 3  # partitions queued per worker before the client waits for the oldest
+_SPLITTABLE = ("utf-8", "utf-8-sig", "cp1252")  # a "\n" byte is a line feed and nothing else
+_CSV_END = "__whylabel_partition_end__"
+_JSONL_END = '{"__whylabel_partition_end__": 1}'
+INSTALL_HINT = 'pip install "whylabel[dask]"'
+
+
+class EngineError(WhylabelError):
+    """The Dask engine cannot run as asked (not installed, no cluster reachable)."""
+
+
+def require_dask() -> None:
+    """One line saying what to install when dask.distributed is missing."""
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError:
+        raise EngineError(f"--engine dask needs Dask: {INSTALL_HINT}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan: what each task reads.
+
+
+@dataclass(frozen=True)
+class Part:
+    """One partition: a byte range [start, end) of a text file, row groups of a Parquet file, or
+    the whole file (end -1)."""
+
+    index: int
+    start: int
+    end: int
+    last: bool
+
+
+@dataclass
+class Job:
+    """The run's settings every task needs: small and picklable."""
+
+    path: str
+    format: str
+    encoding: str
+    columns: list[str]
+    cols: Any  # ingest.ColumnMap
+    opts: RowOptions
+    header: bytes  # a CSV file's header record (or a JSON-lines stand-in), put before every later range
+    out_format: str
+    out_delimiter: str
+    chunk_size: int
+    redact: bool
+    replaced_bytes: int
+    plugin: str
+    sheet: str | None = None
+    partitioned_dir: str | None = None
+    out_header: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PartResult:
+    """What a task sends back: the rows to write (unless written by the worker), the rejects with
+    row numbers local to the range, the counts, and whether the range ended between records."""
+
+    index: int
+    clean: bool
+    records: int  # rows (CSV) or lines (JSON lines) in the range, as the reader numbers them
+    cells: list = field(default_factory=list)
+    rows: list = field(default_factory=list)
+    rejects: list = field(default_factory=list)  # (local number, reason, raw)
+    rows_read: int = 0
+    needs_review: int = 0
+    reason_counts: list[int] = field(default_factory=list)
+    surrogates: int = 0
+    local_numbers: bool = True  # rejects numbered within the range (False: in the whole file)
+    redacted: dict[str, int] | None = None
+    written: int = 0  # rows a worker wrote into the partitioned directory
+
+
+def plan_text_parts(path: str, fmt: str, encoding: str, header_end: int, partition_bytes: int) -> list[Part]:
+    """Byte ranges cut at line ends; for CSV/TSV at a line end where the quotes seen since the start
+    of the file are balanced (always a record end in a well-formed file; the workers check)."""
+    size = os.path.getsize(path)
+    if encoding not in _SPLITTABLE or size - header_end <= partition_bytes:
+        return [Part(0, 0, size, True)]
+    quoted = fmt in ("csv", "tsv")
+    cuts = [0]
+    with open(path, "rb") as f:
+        quotes = 0  # quotes in [0, scanned)
+        scanned = 0
+        target = header_end + partition_bytes
+        while target < size:
+            if quoted:
+                quotes += _count_quotes(f, scanned, target)
+            scanned = target
+            f.seek(target)
+            cut = _next_cut(f, target, quotes if quoted else None)
+            if cut is None or cut >= size:
+                break
+            if quoted:
+                quotes += _count_quotes(f, target, cut)
+            scanned = cut
+            cuts.append(cut)
+            target = cut + partition_bytes
+    cuts.append(size)
+    return [Part(i, a, b, i == len(cuts) - 2) for i, (a, b) in enumerate(zip(cuts, cuts[1:]))]
+
+
+def _count_quotes(f: Any, start: int, end: int) -> int:
+    f.seek(start)
+    n, left = 0, end - start
+    while left > 0:
+        block = f.read(min(left, 1 << 22))
+        if not block:
+            break
+        n += block.count(b'"')
+        left -= len(block)
+    return n
+
+
+def _next_cut(f: Any, pos: int, quotes: int | None) -> int | None:
+    """The offset just after the first line feed at or after `pos` (with balanced quotes, if counted)."""
+    odd = bool(quotes and quotes % 2)
+    while True:
+        block = f.read(1 << 16)
+        if not block:
+            return None
+        start = 0
+        while True:
+            nl = block.find(b"\n", start)
+            if nl < 0:
+                if quotes is not None:
+                    odd ^= bool(block.count(b'"', start) % 2)
+                pos += len(block)
+                break
+            if quotes is not None:
+                odd ^= bool(block.count(b'"', start, nl) % 2)
+            if not odd:
+                return pos + nl + 1
+            start = nl + 1
+
+
+def csv_header_end(path: str, encoding: str, delimiter: str) -> int:
+    """Bytes of the header record (with a BOM), read as the csv module reads it."""
+    import csv
+
+    with open(path, "rb") as f:
+        head = f.read(1 << 20)
+    lines = head.splitlines(keepends=True)
+    used = [0]
+
+    def feed() -> Iterator[str]:
+        for line in lines:
+            used[0] += len(line)
+            yield line.decode(encoding, errors="replace")
+
+    class Dialect(csv.excel):
+        pass
+
+    Dialect.delimiter = delimiter
+    with contextlib.suppress(csv.Error, StopIteration):
+        next(csv.reader(feed(), Dialect))
+    return used[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker side.
+
+
+def _plugin_class() -> type:
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class LabelerPlugin(WorkerPlugin):
+        """Loads the codebook and the model once per worker, when the worker joins the run."""
+
+        def __init__(self, spec: LabelerSpec, name: str):
+            self.spec = spec
+            self.name = name
+            self.labeler: Labeler | None = None
+
+        def setup(self, worker: Any) -> None:
+            with contextlib.suppress(ImportError):  # one BLAS thread per worker: the workers are the parallelism
+                from threadpoolctl import threadpool_limits
+
+                threadpool_limits(1)
+            codebook = load_codebook(self.spec.codebook_path)
+            self.labeler = Labeler(codebook, self.spec.load_suggester(codebook), self.spec)
+
+    return LabelerPlugin
+
+
+class _Collected:
+    """Stands in for the output writer inside a task: keeps the rows for the client."""
+
+    def __init__(self, format: str, delimiter: str):
+        self.format, self.delimiter = format, delimiter
+        self.cells: list = []
+        self.rows: list = []
+
+    def write_rows(self, cells: list, rows: list) -> None:
+        self.cells.extend(cells)
+        self.rows.extend(rows)
+
+
+class _PartRun(_Run):
+    """The local engine's row loop over one range; bad rows are kept for the client to number."""
+
+    def __init__(self, *args: Any, **kw: Any):
+        super().__init__(*args, **kw)
+        self.bad: list[tuple[int, str, str]] = []
+
+    def reject(self, bad: BadRow) -> None:
+        raw = self.redactor.text(bad.raw) if self.redactor is not None else bad.raw
+        self.bad.append((bad.number, bad.reason, raw))
+
+
+def label_part(part: Part, job: Job) -> PartResult:
+    """Runs on a worker: read one partition with whylabel's reader, label it, return or write it."""
+    from distributed import get_worker
+
+    labeler: Labeler = get_worker().plugins[job.plugin].labeler
+    redactor = None
+    if job.redact:
+        from .redact import Redactor
+
+        redactor = Redactor()
+    result = PartResult(part.index, clean=True, records=0)
+    with contextlib.ExitStack() as stack:
+        table, end_of_range = _open_part(part, job, stack)
+        table.columns = job.columns
+        summary = PredictSummary(input=job.path, output=None, rejects=None)
+        collected = _Collected(job.out_format, job.out_delimiter)
+        run = _PartRun(table, job.cols, labeler.codebook, job.opts, summary, stack=stack, writer=collected,
+                       strict=False, chunk_size=job.chunk_size, progress=None, store=None, redactor=redactor)
+        counts = [0] * (len(labeler.names) + 1)
+        for chunk in run.chunks():
+            rows, review, chunk_counts, _ = labeler.label(chunk.texts, _langs(chunk.langs))
+            collected.write_rows(chunk.cells, rows)
+            result.needs_review += review
+            for i, c in enumerate(chunk_counts):
+                counts[i] += c
+        result.clean, result.records = end_of_range()
+        result.local_numbers = part.end >= 0 and job.format != "parquet"
+        result.rejects = run.bad
+        result.rows_read = summary.rows_read
+        result.reason_counts = counts
+        result.surrogates = table.replaced.surrogates
+        if redactor is not None:
+            result.redacted = dict(redactor.counts)
+        if job.partitioned_dir is not None:
+            result.written = _write_part(job, part.index, collected)
+        else:
+            result.cells, result.rows = collected.cells, collected.rows
+    return result
+
+
+def _open_part(part: Part, job: Job, stack: contextlib.ExitStack) -> tuple[Any, Callable[[], tuple[bool, int]]]:
+    """The partition as a Table, and a function telling (ended between records, records in the range)
+    once its rows are read."""
+    if job.format == "parquet":
+        return _open_parquet_part(part, job, stack), lambda: (True, 0)
+    if part.end < 0:  # the whole file, as the local engine opens it (its row numbers are the file's)
+        table = stack.enter_context(open_table(job.path, format=job.format, bad_rows="collect", sheet=job.sheet))
+        return table, lambda: (True, 0)
+    with open(job.path, "rb") as f:
+        f.seek(part.start)
+        data = f.read(part.end - part.start)
+    jsonl = job.format == "jsonl"
+    prefix = job.header if part.start > 0 else b""
+    # Numbers as the reader gives them: CSV rows from 2 (the header is row 1), JSON lines from 1,
+    # one more after a JSON-lines stand-in header.
+    base = (2 if not jsonl else 1 + bool(prefix))
+    suffix = b""
+    if not part.last:
+        suffix = ((_JSONL_END if jsonl else _CSV_END) + "\n").encode(job.encoding.replace("-sig", ""))
+    fp = io.BytesIO(prefix + data + suffix)
+    # "utf-8-sig" reads a BOM where there is one (the file's start, a CSV header) and none elsewhere.
+    source = Source(job.path, job.format, fp, job.encoding, "", False, collect=True,
+                    counts=Replaced(bytes=job.replaced_bytes))
+    if not jsonl:  # what the separator is judged by: the header line
+        source.head = (job.header or data[:65536]).decode(job.encoding, errors="replace")
+    table = FORMATS[job.format](source)
+    rows = table.rows
+    state = {"clean": part.last, "records": 0}
+
+    def ranged() -> Iterator:
+        """The range's rows numbered from 1 (the client adds the rows before it); stops at the end mark."""
+        for item in rows:
+            if isinstance(item, BadRow):
+                yield BadRow(item.number - base + 1, item.reason, item.raw, item.column)
+                continue
+            number, row = item
+            if number < base:
+                continue  # the JSON-lines stand-in header
+            if not part.last and _is_end(row, jsonl):
+                state["clean"], state["records"] = True, number - base
+                return
+            yield number - base + 1, row
+
+    table.rows = ranged()
+    return table, lambda: (state["clean"], state["records"])
+
+
+def _is_end(row: dict, jsonl: bool) -> bool:
+    if jsonl:
+        return row == {"__whylabel_partition_end__": 1}
+    return len(row) >= 1 and next(iter(row.values())) == _CSV_END and all(v == _CSV_END for v in row.values())
+
+
+def _open_parquet_part(part: Part, job: Job, stack: contextlib.ExitStack) -> Any:
+    from .io.parquet import open_parquet_groups
+
+    return stack.enter_context(open_parquet_groups(job.path, range(part.start, part.end)))
+
+
+def _write_part(job: Job, index: int, collected: _Collected) -> int:
+    assert job.partitioned_dir is not None
+    path = os.path.join(job.partitioned_dir, f"part-{index:05d}.parquet")
+    with open_writer(path, job.out_header, format="parquet") as writer:
+        writer.write_rows(collected.cells, collected.rows)
+    return len(collected.rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# The client side.
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, workers: int, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> Iterator[Any]:
+    """A Client on a new LocalCluster of `workers` single-threaded processes (quiet, no dashboard),
+    or on the cluster at `scheduler`; both closed on the way out, Ctrl-C included."""
+    require_dask()
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=connect_timeout, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise EngineError(f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout:g} s "
+                              f"({type(exc).__name__}); is `dask scheduler` running there?") from None
+        with contextlib.closing(client):
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+def predict_dask(
+    source: str,
+    codebook: Codebook,
+    *,
+    out: str,
+    out_format: str | None = None,
+    excel: bool = False,
+    rejects: str | None = None,
+    columns: dict[str, str | None] | None = None,
+    options: RowOptions | None = None,
+    input_format: str | None = None,
+    model: str | None = None,
+    models_dir: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    partitioned: bool = False,
+    partition_bytes: int | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    strict: bool = False,
+    progress: Progress | None = None,
+    fast: bool = False,
+    redact: bool = False,
+    sheet: str | None = None,
+    client: Any = None,
+) -> PredictSummary:
+    """Label `source` into `out` on a Dask cluster; see the module contract. `client`: an existing
+    distributed.Client to use (tests share one), else one is made from `scheduler`/`workers`."""
+    require_dask()
+    if source == STDIN:
+        raise InputError("<stdin>", "--engine dask reads a file, not stdin (workers read their own partitions)")
+    if not 0.5 <= min_confidence <= 1.0:
+        raise InputError(source, f"--min-confidence must be between 0.5 and 1 (got {min_confidence})")
+    if partitioned:
+        out_format = "parquet"
+    out_format = (out_format or format_from_name(out)).lower()
+    if out_format not in (*OUTPUT_FORMATS, "parquet"):
+        raise InputError(str(out), f"unknown output format {out_format!r} (expected csv, jsonl, xlsx or parquet)")
+    if excel and out_format != "csv":
+        raise InputError(str(out), "--excel applies to CSV output only")
+    if out == "-" and partitioned:
+        raise InputError("-", "--partitioned writes a directory of Parquet files: name it with -o DIR")
+    opts = options or RowOptions()
+    started = time.perf_counter()
+
+    # Whole-input checks first, as the local engine makes them: nothing is written before they pass.
+    table = open_table(source, format=input_format, bad_rows="collect", sheet=sheet)
+    with contextlib.closing(table):
+        cols = guess_columns(table, columns)
+        fmt, encoding, delimiter = table.format, table.encoding, table.delimiter
+        input_columns = list(table.columns)
+        row_label = table.row_label
+        replaced_bytes = table.replaced.bytes
+    spec = LabelerSpec(
+        codebook_path=_absolute(codebook.path), model=_absolute(model), models_dir=_absolute(models_dir),
+        min_confidence=min_confidence, csv_cells=out_format == "csv", reasons_as_text=out_format == "xlsx",
+        fast=fast,
+    )
+    # The model is loaded here too: a foreign or mismatched model stops the run before any cluster starts.
+    local = Labeler(codebook, spec.load_suggester(codebook), spec)
+    model_id = local.model_id
+    del local
+    header, _ = output_columns(input_columns, codebook)
+    path = str(Path(source).resolve())
+
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(dask_client(scheduler, workers or os.cpu_count() or 1, connect_timeout))
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        parts, job_header = _plan(path, fmt, encoding, delimiter, input_columns, n_workers, partition_bytes)
+        plugin = _register(client, spec)
+        summary = PredictSummary(
+            input=source, output=out, rejects=rejects or default_rejects_path(out, source), format=fmt,
+            encoding=encoding, columns=cols.named(), model_id=model_id, workers=n_workers,
+            min_confidence=min_confidence, engine="dask",
+        )
+        write_delimiter = output_delimiter(table, out) or ","
+        job = Job(path=path, format=fmt, encoding=encoding, columns=input_columns, cols=cols, opts=opts,
+                  header=job_header, out_format=out_format,
+                  out_delimiter=";" if excel else write_delimiter, chunk_size=chunk_size, redact=redact,
+                  replaced_bytes=replaced_bytes, plugin=plugin, sheet=sheet, out_header=header)
+        writer = None
+        if partitioned:
+            final_dir = Path(out)
+            if final_dir.exists() and not final_dir.is_dir():
+                raise InputError(out, "--partitioned writes a directory, and this is a file")
+            temp_dir = final_dir.with_name(f".{final_dir.name}.{uuid.uuid4().hex[:8]}.part")
+            temp_dir.mkdir(parents=True)
+            stack.callback(shutil.rmtree, temp_dir, True)
+            job.partitioned_dir = str(temp_dir.resolve())
+        else:
+            writer = stack.enter_context(open_writer(out, header, format=out_format, excel=excel, title="predicted",
+                                                     delimiter=write_delimiter))
+        rejects_out = _Rejects(summary, stack, strict=strict, path=source, row_label=row_label)
+        totals = _Totals(codebook)
+        for result, first_number in _results_in_order(client, parts, job, n_workers, progress):
+            rejects_out.add(result, first_number)
+            totals.add(result)
+            if writer is not None:
+                writer.write_rows(result.cells, result.rows)
+        rejects_out.finish()
+        if partitioned:
+            _publish(temp_dir, final_dir)
+    summary.rows_read = totals.rows_read
+    summary.needs_review = totals.needs_review
+    summary.reasons = dict(zip((*codebook.reason_names, "none"), totals.reason_counts))
+    summary.labeled = summary.rows_read - summary.rejected - summary.needs_review
+    summary.replaced_bytes, summary.replaced_surrogates = replaced_bytes, totals.surrogates
+    if redact:
+        summary.redacted = totals.redacted
+    summary.elapsed_s = time.perf_counter() - started
+    summary.rows_per_s = summary.rows_read / summary.elapsed_s if summary.elapsed_s else 0.0
+    return summary
+
+
+def _absolute(path: str | None) -> str | None:
+    """A path as workers started elsewhere find it; a model's name (not a path) stays a name."""
+    if path and os.path.exists(path):
+        return str(Path(path).resolve())
+    return path
+
+
+def _plan(path: str, fmt: str, encoding: str, delimiter: str | None, columns: list[str], n_workers: int,
+          partition_bytes: int | None) -> tuple[list[Part], bytes]:
+    if fmt == "parquet":
+        from .io.parquet import parquet_row_groups
+
+        groups = parquet_row_groups(path)
+        per = max(1, -(-groups // (n_workers * PARTITIONS_PER_WORKER)))
+        bounds = list(range(0, groups, per)) + [groups]
+        return [Part(i, a, b, i == len(bounds) - 2) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))] or \
+            [Part(0, 0, 0, True)], b""
+    if fmt not in ("csv", "tsv", "jsonl"):
+        return [Part(0, 0, -1, True)], b""
+    size = os.path.getsize(path)
+    if partition_bytes is None:
+        partition_bytes = min(MAX_PARTITION_BYTES, max(MIN_PARTITION_BYTES, size // (n_workers * PARTITIONS_PER_WORKER)))
+    if fmt == "jsonl":
+        import json
+
+        header_end, job_header = 0, (json.dumps(dict.fromkeys(columns)) + "\n").encode(encoding.replace("-sig", ""))
+    else:
+        header_end = csv_header_end(path, encoding, delimiter or ",")
+        with open(path, "rb") as f:
+            job_header = f.read(header_end)
+    return plan_text_parts(path, fmt, encoding, header_end, partition_bytes), job_header
+
+
+def _register(client: Any, spec: LabelerSpec) -> str:
+    """The model plugin, once per worker; named by the spec, so a run with other settings loads its own."""
+    name = "whylabel-labeler-" + hashlib.sha256(repr(spec).encode()).hexdigest()[:12]
+    plugin = _plugin_class()(spec, name)
+    register = getattr(client, "register_plugin", None) or client.register_worker_plugin
+    register(plugin, name=name)
+    return name
+
+
+def _results_in_order(client: Any, parts: list[Part], job: Job, n_workers: int,
+                      progress: Progress | None) -> Iterator[tuple[PartResult, int]]:
+    """Each partition's result in input order, with the number its first row has in the whole file.
+    A range that did not end between records is read again joined to the next one."""
+    window = max(2, IN_FLIGHT_PER_WORKER * n_workers)
+    futures: dict[int, Any] = {}
+    submitted = 0
+    first_number = 1 if job.format == "jsonl" else 2
+    rows_done = 0
+    total = sum(max(p.end - p.start, 1) for p in parts)
+    finished_before = 0  # size of the partitions already yielded
+
+    def submit_upto(limit: int) -> None:
+        nonlocal submitted
+        while submitted < min(limit, len(parts)):
+            futures[submitted] = client.submit(label_part, parts[submitted], job, pure=False)
+            submitted += 1
+
+    def result_of(fut: Any, size: int) -> PartResult:
+        """Waits for one future; meanwhile the bar shows the share of the input the cluster has done."""
+        while True:
+            try:
+                result = fut.result(timeout=0.25)
+            except TimeoutError:
+                result = None
+            if progress:
+                done = finished_before + sum(max(parts[i].end - parts[i].start, 1)
+                                             for i, f in futures.items() if f.done())
+                progress(rows_done, min((done + (size if result is not None else 0)) / total, 1.0))
+            if result is not None:
+                return result
+
+    try:
+        submit_upto(window)
+        index = 0
+        while index < len(parts):
+            part = parts[index]
+            result = result_of(futures.pop(index), max(part.end - part.start, 1))
+            while not result.clean:
+                # A quoted line break crossed the cut: read this range and the next as one.
+                index += 1
+                later = futures.pop(index, None)
+                if later is not None:
+                    later.cancel()
+                submitted = max(submitted, index + 1)
+                part = parts[index] = Part(part.index, part.start, parts[index].end, parts[index].last)
+                futures[index] = client.submit(label_part, part, job, pure=False)
+                result = result_of(futures.pop(index), max(part.end - part.start, 1))
+            yield result, first_number
+            first_number += result.records
+            rows_done += result.rows_read
+            finished_before += max(part.end - part.start, 1)
+            index += 1
+            submit_upto(index + window)
+        if progress:
+            progress(rows_done, 1.0)
+    finally:
+        for fut in futures.values():
+            fut.cancel()
+
+
+class _Rejects:
+    """The rejects file as the local engine writes it: numbered in the whole file, always (re)written."""
+
+    def __init__(self, summary: PredictSummary, stack: contextlib.ExitStack, *, strict: bool, path: str,
+                 row_label: str):
+        self.summary, self.stack, self.strict = summary, stack, strict
+        self.path, self.row_label = path, row_label
+        self.writer: TableWriter | None = None
+
+    def add(self, result: PartResult, first_number: int) -> None:
+        for number, reason, raw in result.rejects:
+            if result.local_numbers:
+                number += first_number - 1
+            if self.strict:
+                raise InputError(self.path, reason, row=number, row_label=self.row_label)
+            self.summary.reject(reason)
+            if self.writer is None:
+                self._open()
+            assert self.writer is not None
+            self.writer.write_values([number, neutralise(reason), neutralise(raw)])
+
+    def _open(self) -> None:
+        stream = self.stack.enter_context(atomic_output(self.summary.rejects))
+        self.writer = TableWriter(stream, REJECT_COLUMNS)
+
+    def finish(self) -> None:
+        if self.writer is None and self.summary.output not in (None, "-"):
+            self._open()
+
+
+class _Totals:
+    def __init__(self, codebook: Codebook):
+        self.rows_read = self.needs_review = self.surrogates = 0
+        self.reason_counts = [0] * (len(codebook.reason_names) + 1)
+        self.redacted: dict[str, int] = {}
+
+    def add(self, r: PartResult) -> None:
+        self.rows_read += r.rows_read
+        self.needs_review += r.needs_review
+        self.surrogates += r.surrogates
+        for i, c in enumerate(r.reason_counts):
+            self.reason_counts[i] += c
+        for k, v in (r.redacted or {}).items():
+            self.redacted[k] = self.redacted.get(k, 0) + v
+
+
+def _publish(temp_dir: Path, final_dir: Path) -> None:
+    """The finished directory takes the place of any earlier one in one rename."""
+    if final_dir.exists():
+        old = final_dir.with_name(f".{final_dir.name}.{uuid.uuid4().hex[:8]}.old")
+        final_dir.rename(old)
+        temp_dir.rename(final_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        temp_dir.rename(final_dir)
+
+
+__all__ = ["EngineError", "INSTALL_HINT", "dask_client", "predict_dask", "require_dask"]
