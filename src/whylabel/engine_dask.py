@@ -389,9 +389,9 @@ def dask_client(scheduler: str | None, workers: int, connect_timeout: float = DE
     if scheduler:
         try:
             client = Client(scheduler, timeout=connect_timeout, set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise EngineError(f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout:g} s "
-                              f"({type(exc).__name__}); is `dask scheduler` running there?") from None
+        except (OSError, TimeoutError):
+            raise EngineError(f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout:g} s: "
+                              "is `dask scheduler` running there, and the address right?") from None
         with contextlib.closing(client):
             yield client
         return
