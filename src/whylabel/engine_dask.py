@@ -395,8 +395,10 @@ def dask_client(scheduler: str | None, workers: int, connect_timeout: float = DE
         with contextlib.closing(client):
             yield client
         return
+    # No dashboard; the scheduler's small HTTP server (health checks) on a free local port, so a
+    # second run or a cluster already on :8787 draws no warning.
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, \
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, silence_logs=logging.ERROR) as cluster, \
             Client(cluster, set_as_default=False) as client:
         yield client
 
