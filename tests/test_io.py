@@ -85,8 +85,8 @@ def test_whole_input_problems_raise_in_both_modes(tmp_path):
             open_table(dup, bad_rows=mode)
         with pytest.raises(InputError, match=r"not a table of records \(no JSON object in the array\)"):
             open_table(empty_array, bad_rows=mode)
-    with pytest.raises(InputError, match="unknown format 'parquet'"):
-        open_table(dup, format="parquet")
+    with pytest.raises(InputError, match="unknown format 'avro'"):
+        open_table(dup, format="avro")
     with pytest.raises(InputError, match=r"dup.csv: not a readable .xlsx workbook \(not a zip archive"):
         open_table(dup, format="xlsx")
 

@@ -1,9 +1,10 @@
 """Batch auto-labeling of large exports: streaming, parallel, honest about what it is unsure of.
 
-Contract: `predict(source, codebook, out=...)` reads an export (CSV, TSV, JSON, JSONL; "-" is
-stdin) in chunks, labels the texts with a suggester that each worker process loads once, and
+Contract: `predict(source, codebook, out=...)` reads an export (CSV, TSV, JSON, JSONL, .xlsx,
+Parquet; "-" is stdin) in chunks, labels the texts with a suggester that each worker process loads once, and
 writes every input column plus the suggestion columns (`output_columns`), in input order; CSV
-output keeps the input's separator (in UTF-8; `excel=True`: `;` with a BOM).
+output keeps the input's separator (in UTF-8; `excel=True`: `;` with a BOM); Parquet output keeps
+a Parquet input's column types (`output_types`).
 - A bad row (no text, undecodable, broken JSON, extra fields) goes to the rejects file (row,
   reason, raw content) and is counted; `strict=True` raises `InputError` naming its row instead.
   Rows are numbered as `whylabel import` numbers them (whylabel.io: spreadsheet rows, JSONL lines).
@@ -46,7 +47,7 @@ DEFAULT_CHUNK_SIZE = 2000
 # Chunks handed out per worker before the parent waits for the oldest: enough that one slow chunk
 # (a run of long complaints) does not leave the other workers idle, few enough to keep memory flat.
 IN_FLIGHT_PER_WORKER = 4
-OUTPUT_FORMATS = ("csv", "jsonl", "xlsx")
+OUTPUT_FORMATS = ("csv", "jsonl", "xlsx", "parquet")
 REJECT_COLUMNS = ("row", "reason", "raw")
 _FORMULA = frozenset(_FORMULA_START)  # first characters a spreadsheet would run as a formula
 
@@ -422,9 +423,13 @@ def predict(
         raise InputError(source, f"--min-confidence must be between 0.5 and 1 (got {min_confidence})")
     out_format = (out_format or format_from_name(out)).lower()
     if out_format not in OUTPUT_FORMATS:
-        raise InputError(str(out), f"unknown output format {out_format!r} (expected csv, jsonl or xlsx)")
+        raise InputError(str(out), f"unknown output format {out_format!r} (expected csv, jsonl, xlsx or parquet)")
     if excel and out_format != "csv":
         raise InputError(str(out), "--excel applies to CSV output only")
+    if out_format == "parquet":
+        from .io.parquet import require_pyarrow
+
+        require_pyarrow(str(out))
     workers = max(1, workers or os.cpu_count() or 1)
     opts = options or RowOptions()
     started = time.perf_counter()
@@ -439,12 +444,13 @@ def predict(
             opts.default_source = source_from_filename(table.path) or "unknown"
         spec = LabelerSpec(
             codebook_path=codebook.path, model=model, models_dir=models_dir, min_confidence=min_confidence,
-            csv_cells=out_format == "csv", reasons_as_text=out_format == "xlsx", keep_suggestions=store is not None,
+            csv_cells=out_format == "csv", reasons_as_text=out_format in ("xlsx", "parquet"),
+            keep_suggestions=store is not None,
             factory=factory, fast=fast,
         )
         # Load the model here once: a foreign or mismatched model stops the run before any output.
         local = Labeler(codebook, spec.load_suggester(codebook), spec)
-        header, _ = output_columns(table.columns, codebook)
+        header, written_input = output_columns(table.columns, codebook)
         summary = PredictSummary(
             input=table.path, output=out, rejects=None, format=table.format, encoding=table.encoding,
             columns=cols.named(), model_id=local.model_id, workers=workers,
@@ -458,7 +464,8 @@ def predict(
             writer = None
             if out is not None:
                 writer = stack.enter_context(open_writer(out, header, format=out_format, excel=excel, title="predicted",
-                                                         delimiter=output_delimiter(table, out)))
+                                                         delimiter=output_delimiter(table, out),
+                                                         types=output_types(table, written_input, codebook, out_format)))
             run = _Run(table, cols, codebook, opts, summary, stack=stack, writer=writer, strict=strict,
                        chunk_size=chunk_size, progress=progress, store=store, redactor=redactor)
             if workers == 1:
@@ -486,6 +493,15 @@ def predict(
     summary.elapsed_s = time.perf_counter() - started
     summary.rows_per_s = summary.rows_read / summary.elapsed_s if summary.elapsed_s else 0.0
     return summary
+
+
+def output_types(table: Table, written_input: Sequence[str], codebook: Codebook, out_format: str) -> dict | None:
+    """Parquet output's column types: a Parquet input's own, then the added columns' (the rest text)."""
+    if out_format != "parquet":
+        return None
+    from .io.parquet import input_types, suggestion_types
+
+    return {**input_types(table, written_input), **suggestion_types(codebook)}
 
 
 def output_delimiter(table: Table, out: str | None) -> str | None:

@@ -1,9 +1,10 @@
-"""Writing labeled breakpoints out: the item CSV/JSONL/.xlsx and the per-breakpoint "why" summary.
+"""Writing labeled breakpoints out: the item CSV/JSONL/.xlsx/Parquet and the per-breakpoint "why" summary.
 
 Contract: a regular file is written to a temporary file beside the target and renamed into place,
 so a crash never leaves half a file; a device, FIFO or stdout is written directly (`safefile`). CSV cells a spreadsheet would run as a formula are neutralised;
 `excel=True` writes what a Dutch-locale spreadsheet opens correctly (UTF-8 BOM, `;` separator).
-An .xlsx output is a real workbook (`whylabel.workbook`): typed cells, nothing neutralised.
+An .xlsx output is a real workbook (`whylabel.workbook`): typed cells, nothing neutralised; so is
+a Parquet output (`whylabel.io.parquet`, needs the `dask` extra's pyarrow).
 """
 
 from __future__ import annotations
@@ -37,10 +38,13 @@ def atomic_output(path: str | Path, *, encoding: str = "utf-8") -> contextlib.Ab
 
 
 def format_from_name(out: str | Path | None) -> str:
-    """The output format an -o name asks for: .xlsx a workbook, .jsonl/.ndjson/.json JSON lines, else CSV."""
+    """The output format an -o name asks for: .xlsx a workbook, .parquet (.pq) Parquet,
+    .jsonl/.ndjson/.json JSON lines, else CSV."""
     suffix = Path(str(out)).suffix.lower() if out else ""
     if suffix == ".xlsx":
         return "xlsx"
+    if suffix in (".parquet", ".pq", ".parq"):
+        return "parquet"
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
     return "csv"
@@ -48,9 +52,24 @@ def format_from_name(out: str | Path | None) -> str:
 
 @contextlib.contextmanager
 def open_writer(out: str | Path, columns: Sequence[str], *, format: str = "csv", excel: bool = False,
-                title: str = "whylabel", delimiter: str | None = None) -> Iterator[Any]:
-    """A row writer for `out` that appears complete or not at all: a TableWriter, or for "xlsx" an
-    XlsxWriter whose workbook is written when the block ends without an exception."""
+                title: str = "whylabel", delimiter: str | None = None,
+                types: dict[str, Any] | None = None) -> Iterator[Any]:
+    """A row writer for `out` that appears complete or not at all: a TableWriter, for "xlsx" an
+    XlsxWriter whose workbook is written when the block ends without an exception, for "parquet"
+    a `whylabel.io.parquet.ParquetWriter` (column `types`: Arrow types or their names; the rest text)."""
+    if format == "parquet":
+        from .io.parquet import ParquetWriter, require_pyarrow
+
+        require_pyarrow(str(out))  # before the output file is begun
+        with output(out, binary=True) as stream:
+            parquet = ParquetWriter(stream, columns, types=types, name=str(out))
+            try:
+                yield parquet
+            except BaseException:
+                parquet.discard()
+                raise
+            parquet.close()
+        return
     if format != "xlsx":
         with atomic_output(out) as stream:
             yield TableWriter(stream, columns, format=format, excel=excel, delimiter=delimiter)
@@ -185,7 +204,12 @@ def export_items(
     """One row per item with a current label; returns how many rows were written."""
     columns = export_columns(codebook)
     n = 0
-    with open_writer(out, columns, format=format, excel=excel, title="labeled") as writer:
+    types = None
+    if format == "parquet":
+        from .io.parquet import export_types
+
+        types = export_types(codebook)
+    with open_writer(out, columns, format=format, excel=excel, title="labeled", types=types) as writer:
         for row in store.export_rows(annotator):
             reasons = row["reasons"]
             row["driver"] = codebook.driver_of(r for r in reasons if r in codebook.reason_names)

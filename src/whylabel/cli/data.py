@@ -89,7 +89,7 @@ def column_overrides(kw: dict) -> dict[str, str | None]:
 @json_option
 def import_cmd(file, reasons_column, annotator, sample_size, seed, redact, db_path, codebook_path, as_json, fmt, sheet,
                source, breakpoint, lang, **kw):
-    """Import a feedback export (CSV, TSV, JSON, JSONL or an .xlsx workbook) into the project database.
+    """Import a feedback export (CSV, TSV, JSON, JSONL, an .xlsx workbook or Parquet) into the project database.
 
     UTF-8 (with or without BOM), UTF-16, UTF-32 and Windows-1252 files with ',' or ';' separators
     are read as they come out of survey tools, shops and spreadsheets. Columns are guessed from common
@@ -101,6 +101,7 @@ def import_cmd(file, reasons_column, annotator, sample_size, seed, redact, db_pa
       whylabel import nps_2026_10.csv --breakpoint checkout --source survey
       whylabel import reviews.jsonl --text-column body
       whylabel import enquete.xlsx --sheet Antwoorden
+      whylabel import reviews.parquet --text-column body   # Parquet: pip install "whylabel[dask]"
       whylabel import export_week_46.csv --sample 1000 --seed 46   # 1,000 random answers to label
       whylabel import coded.csv --reasons-column reasons --annotator anna
       whylabel import tickets.csv --redact     # e-mail, phone, IBAN, card numbers never stored
@@ -231,8 +232,9 @@ def breakpoints_cmd(file, db_path, codebook_path, as_json):
 @click.command("export")
 @click.option("-o", "--output", "out", required=True, type=click.Path(allow_dash=True),
               help="Output file ('-' for stdout).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx"]),
-              help="Output format (default: from the -o extension: .xlsx a workbook, .jsonl JSON lines, else CSV).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx", "parquet"]),
+              help="Output format (default: from the -o extension: .xlsx a workbook, .parquet Parquet, .jsonl "
+                   "JSON lines, else CSV).")
 @click.option("--excel", is_flag=True, help="CSV for a Dutch-locale spreadsheet: UTF-8 with BOM, ';' separator.")
 @click.option("--annotator", metavar="NAME", help="Export this annotator's newest labels (default: the adjudicated label, else the newest by anyone).")
 @db_option
@@ -250,6 +252,7 @@ def export_cmd(out, fmt, excel, annotator, db_path, codebook_path):
     Examples:
       whylabel export -o labeled.csv
       whylabel export -o labeled.xlsx
+      whylabel export -o labeled.parquet    # typed columns; needs pip install "whylabel[dask]"
       whylabel export -o labeled.csv --excel --annotator anna
       whylabel export -o - --format jsonl | jq .reasons
     """

@@ -21,9 +21,9 @@ from ..safefile import check_output_path
 @click.command("predict")
 @click.argument("file", type=click.Path(allow_dash=True))
 @click.option("-o", "--output", "out", type=click.Path(allow_dash=True),
-              help="Labeled rows: a .csv, .jsonl or .xlsx file, '-' for stdout. Written to a temporary file and "
-                   "renamed, so it never exists half-written.")
-@click.option("--output-format", type=click.Choice(["csv", "jsonl", "xlsx"]),
+              help="Labeled rows: a .csv, .jsonl, .xlsx or .parquet file, '-' for stdout. Written to a temporary "
+                   "file and renamed, so it never exists half-written.")
+@click.option("--output-format", type=click.Choice(["csv", "jsonl", "xlsx", "parquet"]),
               help="Output format (default: from the -o extension; csv for '-').")
 @click.option("--excel", is_flag=True, help="CSV for a Dutch-locale spreadsheet: UTF-8 with BOM, ';' separator.")
 @click.option("--into-db", is_flag=True,
@@ -66,8 +66,9 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, fas
                 as_json, **kw):
     """Label a new export with the trained model: every input column plus the model's reasons.
 
-    FILE is CSV, TSV, JSON, JSONL or an .xlsx workbook ('-' reads stdin; CSV, TSV, JSON lines and
-    workbooks stream, a JSON array is read whole). Columns are guessed as in `whylabel import`. Added columns: reasons
+    FILE is CSV, TSV, JSON, JSONL, an .xlsx workbook or Parquet ('-' reads stdin; CSV, TSV, JSON
+    lines, workbooks and Parquet stream, a JSON array is read whole; Parquet needs
+    `pip install "whylabel[dask]"`). Columns are guessed as in `whylabel import`. Added columns: reasons
     (';'-joined, 'none' for no reason), driver, p_<reason> per reason, confidence, needs_review
     (1 = a reason is uncertain: look at this row) and evidence (the words behind each reason).
 
@@ -87,6 +88,7 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, fas
       whylabel predict export_week_47.csv -o labeled.csv
       whylabel predict reviews.jsonl -o labeled.csv --excel --workers 2
       whylabel predict enquete.xlsx --sheet Antwoorden -o labeled.xlsx   # a workbook in, a workbook out
+      whylabel predict events.parquet -o labeled.parquet      # keeps the input's column types
       whylabel predict huge_export.csv -o labeled.csv --fast          # words only: no sentence encoder
       whylabel predict export.csv -o labeled.csv --into-db    # then: whylabel label
       whylabel predict tickets.csv -o labeled.csv --redact    # no e-mail, phone, IBAN or card out

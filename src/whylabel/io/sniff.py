@@ -185,6 +185,8 @@ def stream_encoding(head: bytes, name: str) -> str:
             return encoding
     if head.startswith(b"PK\x03\x04"):  # a zip archive: what an .xlsx is
         raise InputError(name, "a workbook (.xlsx) cannot be read from stdin: give its file name")
+    if head.startswith(b"PAR1"):  # Parquet's footer is at its end: it needs a file, not a pipe
+        raise InputError(name, "a Parquet file cannot be read from stdin: give its file name")
     if b"\x00" in head[:8192]:
         raise InputError(name, "this is binary data, not CSV/TSV/JSON text")
     if head.startswith(codecs.BOM_UTF8):

@@ -150,11 +150,13 @@ def open_table(
         _check_file(p, name)
         if fmt == "xlsx" or (fmt is None and _is_workbook(p)):
             fmt, enc, replaced_bytes, head = "xlsx", "utf-8", 0, ""
+        elif fmt == "parquet" or (fmt is None and _is_parquet(p)):
+            fmt, enc, replaced_bytes, head = "parquet", "utf-8", 0, ""
         else:
             enc, replaced_bytes = scan_encoding(p)
             fmt = fmt or detect_format(p, enc)
         fp = open(p, "rb")
-        if fmt != "xlsx":
+        if fmt not in ("xlsx", "parquet"):
             head = fp.read(HEAD_SIZE).decode(enc, errors="replace")
             fp.seek(0)
         replaced = False
@@ -193,6 +195,12 @@ def _is_workbook(p: Path) -> bool:
     if magic == XLS_MAGIC:
         raise InputError(str(p), "an old Excel .xls workbook: save it as .xlsx (or CSV UTF-8) and try again")
     return magic == XLSX_MAGIC
+
+
+def _is_parquet(p: Path) -> bool:
+    from .parquet import is_parquet
+
+    return is_parquet(p)
 
 
 def _open_stream(pipe: IO[bytes], name: str) -> tuple[IO[bytes], str, str]:
