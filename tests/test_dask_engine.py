@@ -137,6 +137,68 @@ def test_input_order_kept_when_partitions_finish_out_of_order(tmp_path, client, 
     assert got == [f"L{i}" for i in range(60)] + [f"S{i}" for i in range(600)]
 
 
+def survey_parquet(path: Path, n: int, **write) -> Path:
+    """Typed columns (a timestamp, small integers), a null and an empty answer among the texts."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    answers = [None if i % 23 == 4 else "" if i % 19 == 6 else TEXTS[i % len(TEXTS)] + f" #{i}" for i in range(n)]
+    pq.write_table(pa.table({
+        "id": [f"P{i}" for i in range(n)],
+        "ingevuld": pa.array([dt.datetime(2026, 11, 1, 8, 30) + dt.timedelta(minutes=7 * i) for i in range(n)],
+                             pa.timestamp("s")),
+        "sterren": pa.array([i % 5 + 1 for i in range(n)], pa.int16()),
+        "antwoord": answers,
+    }), path, **write)
+    return path
+
+
+@pytest.mark.parametrize("out_name", ["csv", "parquet"])
+def test_parquet_in_equals_local_cut_inside_and_across_row_groups(tmp_path, client, codebook, out_name):
+    src = survey_parquet(tmp_path / "week.parquet", 500, row_group_size=120)
+    local = predict(str(src), codebook, out=f"local.{out_name}", workers=1, fast=True)
+    dask = predict_dask(str(src), codebook, out=f"dask.{out_name}", fast=True, client=client, partition_rows=70)
+    assert local.rejected_why == {"no text": 47}
+    for name in SUMMARY_FIELDS:
+        assert getattr(dask, name) == getattr(local, name), name
+    assert Path("dask.rejects.csv").read_bytes() == Path("local.rejects.csv").read_bytes()
+    if out_name == "csv":
+        assert Path("dask.csv").read_bytes() == Path("local.csv").read_bytes()
+    else:
+        import pyarrow.parquet as pq
+
+        ours, theirs = pq.read_table("dask.parquet"), pq.read_table("local.parquet")
+        assert ours.schema == theirs.schema and ours.schema.field("ingevuld").type == theirs.schema.field("ingevuld").type
+        assert ours.to_pylist() == theirs.to_pylist()
+
+
+def test_partitioned_writes_a_parquet_directory_with_the_local_rows(tmp_path, client, codebook):
+    import pyarrow.parquet as pq
+
+    src = survey_csv(tmp_path / "enquete.csv", 300)
+    predict(str(src), codebook, out="local.parquet", workers=1, fast=True)
+    predict_dask(str(src), codebook, out="labeled", partitioned=True, fast=True, client=client, partition_bytes=4000)
+    files = sorted(p.name for p in Path("labeled").iterdir())
+    assert len(files) > 3 and files[0] == "part-00000.parquet" and all(f.endswith(".parquet") for f in files)
+    dataset = pq.read_table("labeled")  # pyarrow reads the directory as one dataset, parts in name order
+    assert dataset.to_pylist() == pq.read_table("local.parquet").to_pylist()
+    assert [p.name for p in Path(".").iterdir() if p.name.startswith(".labeled")] == []  # no temporary left
+
+
+def test_corrupt_parquet_is_one_line_and_starts_no_cluster(tmp_path, cli):
+    src = survey_parquet(tmp_path / "kapot.parquet", 50)
+    src.write_bytes(src.read_bytes()[:-30])  # cut short: no footer
+    started = time.monotonic()
+    r = cli("predict", src, "-o", "out.csv", "--engine", "dask", "--workers", "1", "--fast")
+    assert r.exit_code == 2
+    assert r.stderr == (f"whylabel: error: {src}: not a readable Parquet file (no Parquet footer at its end: "
+                        "the file is cut short, or it is not Parquet)\n")
+    assert time.monotonic() - started < 10
+    assert not Path("out.csv").exists()
+
+
 def test_strict_names_the_same_row_as_local(tmp_path, client, codebook):
     src = survey_csv(tmp_path / "enquete.csv", 60)
     with pytest.raises(InputError) as local:
@@ -147,14 +209,16 @@ def test_strict_names_the_same_row_as_local(tmp_path, client, codebook):
     assert not Path("dask.csv").exists()
 
 
-def test_cli_one_worker_local_cluster_equals_local_engine(tmp_path, cli):
-    src = survey_csv(tmp_path / "enquete.csv", 120)
+@pytest.mark.parametrize("make", [survey_csv, survey_parquet])
+def test_cli_one_worker_local_cluster_equals_local_engine(tmp_path, cli, make):
+    src = make(tmp_path / f"enquete.{'csv' if make is survey_csv else 'parquet'}", 120)
     r = cli("predict", src, "-o", "local.csv", "--workers", "1", "--fast", "-q")
     assert r.exit_code == 0, r.stderr
     r = cli("predict", src, "-o", "dask.csv", "--engine", "dask", "--workers", "1", "--fast", "--json")
     assert r.exit_code == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["engine"] == "dask" and summary["workers"] == 1 and summary["rows_read"] == 120
+    assert summary["rejected"] > 0
     assert Path("dask.csv").read_bytes() == Path("local.csv").read_bytes()
     assert Path("dask.rejects.csv").read_bytes() == Path("local.rejects.csv").read_bytes()
 
@@ -183,7 +247,7 @@ def test_without_dask_one_line_says_what_to_install(tmp_path, cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed now raises ImportError
     r = cli("predict", src, "-o", "out.csv", "--engine", "dask")
     assert r.exit_code == 2
-    assert r.stderr == 'whylabel: error: --engine dask needs Dask: pip install "whylabel[dask]"\n'
+    assert r.stderr == 'whylabel: error: --engine dask needs dask[distributed]: pip install "whylabel[dask]"\n'
 
 
 def test_engine_flags_refused_where_they_do_not_apply(tmp_path, cli):

@@ -38,7 +38,7 @@ from typing import Any
 
 from .batch import (
     DEFAULT_CHUNK_SIZE, DEFAULT_MIN_CONFIDENCE, OUTPUT_FORMATS, REJECT_COLUMNS, Labeler, LabelerSpec,
-    PredictSummary, Progress, _langs, _Run, default_rejects_path, output_columns, output_delimiter,
+    PredictSummary, Progress, _langs, _Run, default_rejects_path, output_columns, output_delimiter, output_types,
 )
 from .codebook import Codebook, load_codebook
 from .errors import InputError, WhylabelError
@@ -53,25 +53,25 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 # buffer stays small.
 MIN_PARTITION_BYTES = 1 << 20
 MAX_PARTITION_BYTES = 32 << 20
+MIN_PARTITION_ROWS = 10_000  # Parquet: rows per partition (cut inside a row group where needed)
+MAX_PARTITION_ROWS = 200_000
 PARTITIONS_PER_WORKER = 4
 IN_FLIGHT_PER_WORKER = 3  # partitions queued per worker before the client waits for the oldest
 _SPLITTABLE = ("utf-8", "utf-8-sig", "cp1252")  # a "\n" byte is a line feed and nothing else
 _CSV_END = "__whylabel_partition_end__"
 _JSONL_END = '{"__whylabel_partition_end__": 1}'
-INSTALL_HINT = 'pip install "whylabel[dask]"'
 
 
 class EngineError(WhylabelError):
-    """The Dask engine cannot run as asked (not installed, no cluster reachable)."""
+    """No Dask cluster can be reached."""
 
 
 def require_dask() -> None:
-    """One line saying what to install when dask.distributed is missing."""
-    try:
-        import dask  # noqa: F401
-        import distributed  # noqa: F401
-    except ImportError:
-        raise EngineError(f"--engine dask needs Dask: {INSTALL_HINT}") from None
+    """One line saying what to install when dask.distributed is missing (whylabel.extras)."""
+    from .extras import require
+
+    require("dask", what="--engine dask")
+    require("distributed", what="--engine dask")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,8 +80,8 @@ def require_dask() -> None:
 
 @dataclass(frozen=True)
 class Part:
-    """One partition: a byte range [start, end) of a text file, row groups of a Parquet file, or
-    the whole file (end -1)."""
+    """One partition: a byte range [start, end) of a text file, the data rows (start, end] of a
+    Parquet file, or the whole file (end -1)."""
 
     index: int
     start: int
@@ -109,6 +109,7 @@ class Job:
     sheet: str | None = None
     partitioned_dir: str | None = None
     out_header: list[str] = field(default_factory=list)
+    out_types: dict[str, Any] | None = None  # Parquet output's column types
 
 
 @dataclass
@@ -128,7 +129,7 @@ class PartResult:
     surrogates: int = 0
     local_numbers: bool = True  # rejects numbered within the range (False: in the whole file)
     redacted: dict[str, int] | None = None
-    written: int = 0  # rows a worker wrote into the partitioned directory
+    written_file: str | None = None  # the file a worker wrote into the partitioned run's directory
 
 
 def plan_text_parts(path: str, fmt: str, encoding: str, header_end: int, partition_bytes: int) -> list[Part]:
@@ -302,7 +303,8 @@ def label_part(part: Part, job: Job) -> PartResult:
         if redactor is not None:
             result.redacted = dict(redactor.counts)
         if job.partitioned_dir is not None:
-            result.written = _write_part(job, part.index, collected)
+            if result.clean:  # a range read again joined to the next is written then
+                result.written_file = _write_part(job, part.index, collected)
         else:
             result.cells, result.rows = collected.cells, collected.rows
     return result
@@ -362,17 +364,38 @@ def _is_end(row: dict, jsonl: bool) -> bool:
 
 
 def _open_parquet_part(part: Part, job: Job, stack: contextlib.ExitStack) -> Any:
-    from .io.parquet import open_parquet_groups
+    """Data rows (start, end] of a Parquet file, numbered as in the whole file: the row groups that
+    hold them are read, the rows outside the range skipped (a row group is decoded whole)."""
+    from .io.parquet import open_parquet, row_group_sizes
 
-    return stack.enter_context(open_parquet_groups(job.path, range(part.start, part.end)))
+    groups, first = [], 0
+    for g, n in enumerate(row_group_sizes(job.path)):
+        if first < part.end and first + n > part.start:
+            groups.append(g)
+        first += n
+    table = stack.enter_context(open_parquet(job.path, row_groups=groups))
+    rows = table.rows
+
+    def in_range() -> Iterator:
+        for item in rows:
+            number = item.number if isinstance(item, BadRow) else item[0]
+            if number > part.end:
+                return
+            if number > part.start:
+                yield item
+
+    table.rows = in_range()
+    return table
 
 
-def _write_part(job: Job, index: int, collected: _Collected) -> int:
+def _write_part(job: Job, index: int, collected: _Collected) -> str:
+    """A uniquely named file (a range may be labeled twice); the client names the kept ones in order."""
     assert job.partitioned_dir is not None
-    path = os.path.join(job.partitioned_dir, f"part-{index:05d}.parquet")
-    with open_writer(path, job.out_header, format="parquet") as writer:
+    name = f"part-{index:05d}-{uuid.uuid4().hex[:8]}.parquet"
+    with open_writer(os.path.join(job.partitioned_dir, name), job.out_header, format="parquet",
+                     types=job.out_types) as writer:
         writer.write_rows(collected.cells, collected.rows)
-    return len(collected.rows)
+    return name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,6 +444,7 @@ def predict_dask(
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     partitioned: bool = False,
     partition_bytes: int | None = None,
+    partition_rows: int | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     strict: bool = False,
@@ -440,8 +464,12 @@ def predict_dask(
     if partitioned:
         out_format = "parquet"
     out_format = (out_format or format_from_name(out)).lower()
-    if out_format not in (*OUTPUT_FORMATS, "parquet"):
-        raise InputError(str(out), f"unknown output format {out_format!r} (expected csv, jsonl, xlsx or parquet)")
+    if out_format not in OUTPUT_FORMATS:
+        raise InputError(str(out), f"unknown output format {out_format!r} (expected {', '.join(OUTPUT_FORMATS)})")
+    if out_format == "parquet":
+        from .io.parquet import require_pyarrow
+
+        require_pyarrow(str(out))
     if excel and out_format != "csv":
         raise InputError(str(out), "--excel applies to CSV output only")
     if out == "-" and partitioned:
@@ -459,21 +487,23 @@ def predict_dask(
         replaced_bytes = table.replaced.bytes
     spec = LabelerSpec(
         codebook_path=_absolute(codebook.path), model=_absolute(model), models_dir=_absolute(models_dir),
-        min_confidence=min_confidence, csv_cells=out_format == "csv", reasons_as_text=out_format == "xlsx",
+        min_confidence=min_confidence, csv_cells=out_format == "csv", reasons_as_text=out_format in ("xlsx", "parquet"),
         fast=fast,
     )
     # The model is loaded here too: a foreign or mismatched model stops the run before any cluster starts.
     local = Labeler(codebook, spec.load_suggester(codebook), spec)
     model_id = local.model_id
     del local
-    header, _ = output_columns(input_columns, codebook)
+    header, written_input = output_columns(input_columns, codebook)
+    types = output_types(table, written_input, codebook, out_format)
     path = str(Path(source).resolve())
 
     with contextlib.ExitStack() as stack:
         if client is None:
             client = stack.enter_context(dask_client(scheduler, workers or os.cpu_count() or 1, connect_timeout))
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        parts, job_header = _plan(path, fmt, encoding, delimiter, input_columns, n_workers, partition_bytes)
+        parts, job_header = _plan(path, fmt, encoding, delimiter, input_columns, n_workers, partition_bytes,
+                                  partition_rows)
         plugin = _register(client, spec)
         summary = PredictSummary(
             input=source, output=out, rejects=rejects or default_rejects_path(out, source), format=fmt,
@@ -484,19 +514,24 @@ def predict_dask(
         job = Job(path=path, format=fmt, encoding=encoding, columns=input_columns, cols=cols, opts=opts,
                   header=job_header, out_format=out_format,
                   out_delimiter=";" if excel else write_delimiter, chunk_size=chunk_size, redact=redact,
-                  replaced_bytes=replaced_bytes, plugin=plugin, sheet=sheet, out_header=header)
+                  replaced_bytes=replaced_bytes, plugin=plugin, sheet=sheet, out_header=header, out_types=types)
         writer = None
         if partitioned:
             final_dir = Path(out)
             if final_dir.exists() and not final_dir.is_dir():
                 raise InputError(out, "--partitioned writes a directory, and this is a file")
-            temp_dir = final_dir.with_name(f".{final_dir.name}.{uuid.uuid4().hex[:8]}.part")
-            temp_dir.mkdir(parents=True)
-            stack.callback(shutil.rmtree, temp_dir, True)
-            job.partitioned_dir = str(temp_dir.resolve())
+            # Workers write into one hidden directory; the parts kept move, named in input order,
+            # into a second, which then takes OUT's place: a straggler never writes into OUT.
+            work_dir, temp_dir = (final_dir.with_name(f".{final_dir.name}.{uuid.uuid4().hex[:8]}.{what}")
+                                  for what in ("work", "part"))
+            for d in (work_dir, temp_dir):
+                d.mkdir(parents=True)
+                stack.callback(shutil.rmtree, d, True)
+            job.partitioned_dir = str(work_dir.resolve())
+            kept: list[str] = []
         else:
             writer = stack.enter_context(open_writer(out, header, format=out_format, excel=excel, title="predicted",
-                                                     delimiter=write_delimiter))
+                                                     delimiter=write_delimiter, types=types))
         rejects_out = _Rejects(summary, stack, strict=strict, path=source, row_label=row_label)
         totals = _Totals(codebook)
         for result, first_number in _results_in_order(client, parts, job, n_workers, progress):
@@ -504,8 +539,12 @@ def predict_dask(
             totals.add(result)
             if writer is not None:
                 writer.write_rows(result.cells, result.rows)
+            elif result.written_file:
+                kept.append(result.written_file)
         rejects_out.finish()
         if partitioned:
+            for i, name in enumerate(kept):
+                (work_dir / name).rename(temp_dir / f"part-{i:05d}.parquet")
             _publish(temp_dir, final_dir)
     summary.rows_read = totals.rows_read
     summary.needs_review = totals.needs_review
@@ -527,15 +566,16 @@ def _absolute(path: str | None) -> str | None:
 
 
 def _plan(path: str, fmt: str, encoding: str, delimiter: str | None, columns: list[str], n_workers: int,
-          partition_bytes: int | None) -> tuple[list[Part], bytes]:
+          partition_bytes: int | None, partition_rows: int | None = None) -> tuple[list[Part], bytes]:
     if fmt == "parquet":
-        from .io.parquet import parquet_row_groups
+        from .io.parquet import row_group_sizes
 
-        groups = parquet_row_groups(path)
-        per = max(1, -(-groups // (n_workers * PARTITIONS_PER_WORKER)))
-        bounds = list(range(0, groups, per)) + [groups]
-        return [Part(i, a, b, i == len(bounds) - 2) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))] or \
-            [Part(0, 0, 0, True)], b""
+        total = sum(row_group_sizes(path))
+        if partition_rows is None:
+            partition_rows = min(MAX_PARTITION_ROWS,
+                                 max(MIN_PARTITION_ROWS, -(-total // (n_workers * PARTITIONS_PER_WORKER))))
+        bounds = [*range(0, total, partition_rows), total] if total else [0, 0]
+        return [Part(i, a, b, i == len(bounds) - 2) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))], b""
     if fmt not in ("csv", "tsv", "jsonl"):
         return [Part(0, 0, -1, True)], b""
     size = os.path.getsize(path)
@@ -679,4 +719,4 @@ def _publish(temp_dir: Path, final_dir: Path) -> None:
         temp_dir.rename(final_dir)
 
 
-__all__ = ["EngineError", "INSTALL_HINT", "dask_client", "predict_dask", "require_dask"]
+__all__ = ["EngineError", "dask_client", "predict_dask", "require_dask"]
