@@ -15,8 +15,9 @@ values, summary and rejects file as `whylabel.batch.predict` on the same input.
   range that did not is read again joined to the next one, so multi-line quoted cells are safe.
 - The model is loaded once per worker (a WorkerPlugin holding a `Labeler`); tasks carry only the
   partition's address and the run's small settings.
-- Output: the client writes each partition's cells in input order through the local writer (one
-  file, any format); with `partitioned`, workers write one Parquet file per partition into a
+- Output: the client writes each partition in input order to one file of any format (CSV and
+  JSON lines come formatted by the workers with the local writer's TableWriter; other formats as
+  cells through the local writer); with `partitioned`, workers write one Parquet file per partition into a
   directory that appears (renamed from a temporary one) only when all are written.
 This module imports dask only when called; it never imports click or Textual.
 """
@@ -52,7 +53,7 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 # next to labeling it, small enough that each worker gets several and the client's in-order
 # buffer stays small.
 MIN_PARTITION_BYTES = 1 << 20
-MAX_PARTITION_BYTES = 32 << 20
+MAX_PARTITION_BYTES = 16 << 20
 MIN_PARTITION_ROWS = 10_000  # Parquet: rows per partition (cut inside a row group where needed)
 MAX_PARTITION_ROWS = 200_000
 PARTITIONS_PER_WORKER = 4
@@ -101,7 +102,9 @@ class Job:
     opts: RowOptions
     header: bytes  # a CSV file's header record (or a JSON-lines stand-in), put before every later range
     out_format: str
-    out_delimiter: str
+    out_delimiter: str  # the separator the output is written with
+    write_delimiter: str | None  # what the client's writer was given (None: its default)
+    excel: bool
     chunk_size: int
     redact: bool
     replaced_bytes: int
@@ -120,6 +123,7 @@ class PartResult:
     index: int
     clean: bool
     records: int  # rows (CSV) or lines (JSON lines) in the range, as the reader numbers them
+    text: str | None = None  # CSV or JSON lines, formatted as the client's writer would
     cells: list = field(default_factory=list)
     rows: list = field(default_factory=list)
     rejects: list = field(default_factory=list)  # (local number, reason, raw)
@@ -240,21 +244,36 @@ def _plugin_class() -> type:
                 threadpool_limits(1)
             codebook = load_codebook(self.spec.codebook_path)
             self.labeler = Labeler(codebook, self.spec.load_suggester(codebook), self.spec)
+            self.labeler.warm()  # spaCy's pipelines and the feature tables, before the first task
 
     return LabelerPlugin
 
 
 class _Collected:
-    """Stands in for the output writer inside a task: keeps the rows for the client."""
+    """Stands in for the output writer inside a task. CSV and JSON lines are formatted here by the
+    local engine's TableWriter into one text that the client appends to its file (the client then
+    does next to nothing per row); other formats keep the cells for the client's writer."""
 
-    def __init__(self, format: str, delimiter: str):
-        self.format, self.delimiter = format, delimiter
+    def __init__(self, job: Job):
+        self.format, self.delimiter = job.out_format, job.out_delimiter
         self.cells: list = []
         self.rows: list = []
+        self.text: io.StringIO | None = None
+        if job.out_format in ("csv", "jsonl") and job.partitioned_dir is None:
+            self.text = io.StringIO()
+            self._writer = TableWriter(self.text, job.out_header, format=job.out_format, excel=job.excel,
+                                       delimiter=job.write_delimiter)
+            self._skip = self.text.tell()  # the header (and BOM) that the client's writer wrote already
 
     def write_rows(self, cells: list, rows: list) -> None:
-        self.cells.extend(cells)
-        self.rows.extend(rows)
+        if self.text is not None:
+            self._writer.write_rows(cells, rows)
+        else:
+            self.cells.extend(cells)
+            self.rows.extend(rows)
+
+    def body(self) -> str | None:
+        return None if self.text is None else self.text.getvalue()[self._skip:]
 
 
 class _PartRun(_Run):
@@ -284,7 +303,7 @@ def label_part(part: Part, job: Job) -> PartResult:
         table, end_of_range = _open_part(part, job, stack)
         table.columns = job.columns
         summary = PredictSummary(input=job.path, output=None, rejects=None)
-        collected = _Collected(job.out_format, job.out_delimiter)
+        collected = _Collected(job)
         run = _PartRun(table, job.cols, labeler.codebook, job.opts, summary, stack=stack, writer=collected,
                        strict=False, chunk_size=job.chunk_size, progress=None, store=None, redactor=redactor)
         counts = [0] * (len(labeler.names) + 1)
@@ -306,7 +325,7 @@ def label_part(part: Part, job: Job) -> PartResult:
             if result.clean:  # a range read again joined to the next is written then
                 result.written_file = _write_part(job, part.index, collected)
         else:
-            result.cells, result.rows = collected.cells, collected.rows
+            result.cells, result.rows, result.text = collected.cells, collected.rows, collected.body()
     return result
 
 
@@ -510,10 +529,11 @@ def predict_dask(
             encoding=encoding, columns=cols.named(), model_id=model_id, workers=n_workers,
             min_confidence=min_confidence, engine="dask",
         )
-        write_delimiter = output_delimiter(table, out) or ","
+        write_delimiter = output_delimiter(table, out)
         job = Job(path=path, format=fmt, encoding=encoding, columns=input_columns, cols=cols, opts=opts,
                   header=job_header, out_format=out_format,
-                  out_delimiter=";" if excel else write_delimiter, chunk_size=chunk_size, redact=redact,
+                  out_delimiter=";" if excel else (write_delimiter or ","), write_delimiter=write_delimiter,
+                  excel=excel, chunk_size=chunk_size, redact=redact,
                   replaced_bytes=replaced_bytes, plugin=plugin, sheet=sheet, out_header=header, out_types=types)
         writer = None
         if partitioned:
@@ -537,7 +557,9 @@ def predict_dask(
         for result, first_number in _results_in_order(client, parts, job, n_workers, progress):
             rejects_out.add(result, first_number)
             totals.add(result)
-            if writer is not None:
+            if result.text is not None:
+                writer.stream.write(result.text)
+            elif writer is not None:
                 writer.write_rows(result.cells, result.rows)
             elif result.written_file:
                 kept.append(result.written_file)
