@@ -33,6 +33,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -509,17 +510,18 @@ def predict_dask(
         min_confidence=min_confidence, csv_cells=out_format == "csv", reasons_as_text=out_format in ("xlsx", "parquet"),
         fast=fast,
     )
-    # The model is loaded here too: a foreign or mismatched model stops the run before any cluster starts.
-    local = Labeler(codebook, spec.load_suggester(codebook), spec)
-    model_id = local.model_id
-    del local
     header, written_input = output_columns(input_columns, codebook)
     types = output_types(table, written_input, codebook, out_format)
     path = str(Path(source).resolve())
 
     with contextlib.ExitStack() as stack:
+        # The client loads the model too, while the cluster starts: a foreign or mismatched model
+        # stops the run before any output, and its id goes in the summary.
+        pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="whylabel-model-check"))
+        checked = pool.submit(lambda: getattr(spec.load_suggester(codebook), "model_id", "unknown"))
         if client is None:
             client = stack.enter_context(dask_client(scheduler, workers or os.cpu_count() or 1, connect_timeout))
+        model_id = checked.result()
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         parts, job_header = _plan(path, fmt, encoding, delimiter, input_columns, n_workers, partition_bytes,
                                   partition_rows)
