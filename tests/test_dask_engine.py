@@ -115,6 +115,22 @@ def test_dutch_semicolon_cp1252_csv_equals_local(tmp_path, client, codebook):
     assert Path("dask.csv").read_text(encoding="utf-8").splitlines()[0].startswith("response_id;datum;")
 
 
+def test_excel_csv_and_redaction_equal_local(tmp_path, client, codebook):
+    from whylabel.redact import Redactor
+
+    lines = ["id,opmerking"] + [f"T{i}," + quoted(f"{TEXTS[i % len(TEXTS)]} mail me: klant{i}@example.nl of bel 06-1234{i:04d}")
+                                for i in range(120)]
+    src = tmp_path / "tickets.csv"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    local = predict(str(src), codebook, out="local.csv", workers=1, fast=True, excel=True, redactor=Redactor())
+    dask = predict_dask(str(src), codebook, out="dask.csv", fast=True, excel=True, redact=True, client=client,
+                        partition_bytes=2000)
+    assert Path("dask.csv").read_bytes() == Path("local.csv").read_bytes()
+    assert Path("dask.csv").read_bytes().startswith("\ufeffid;opmerking;".encode())
+    assert b"@example.nl" not in Path("dask.csv").read_bytes()
+    assert dask.redacted == local.redacted and local.redacted["email"] == 120
+
+
 def test_jsonl_to_jsonl_equals_local_with_line_numbers(tmp_path, client, codebook):
     src = survey_jsonl(tmp_path / "reviews.jsonl", 300)
     local, _ = same_as_local(src, "jsonl", client, codebook, partition_bytes=900)
@@ -221,6 +237,19 @@ def test_cli_one_worker_local_cluster_equals_local_engine(tmp_path, cli, make):
     assert summary["rejected"] > 0
     assert Path("dask.csv").read_bytes() == Path("local.csv").read_bytes()
     assert Path("dask.rejects.csv").read_bytes() == Path("local.rejects.csv").read_bytes()
+
+
+def test_cli_on_an_existing_cluster_by_scheduler_address(tmp_path, cli, client):
+    src = survey_jsonl(tmp_path / "reviews.jsonl", 80)
+    address = client.scheduler.address
+    r = cli("predict", src, "-o", "local.csv", "--workers", "1", "--fast", "-q")
+    assert r.exit_code == 0, r.stderr
+    r = cli("predict", src, "-o", "dask.csv", "--engine", "dask", "--scheduler", address, "--fast", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["workers"] == 2  # the cluster's, not --workers
+    assert Path("dask.csv").read_bytes() == Path("local.csv").read_bytes()
+    assert Path("dask.rejects.csv").read_bytes() == Path("local.rejects.csv").read_bytes()
+    assert len(client.scheduler_info()["workers"]) == 2  # the cluster is left running
 
 
 def closed_port() -> int:

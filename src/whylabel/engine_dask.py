@@ -506,7 +506,9 @@ def predict_dask(
         row_label = table.row_label
         replaced_bytes = table.replaced.bytes
     spec = LabelerSpec(
-        codebook_path=_absolute(codebook.path), model=_absolute(model), models_dir=_absolute(models_dir),
+        # Absolute paths: workers started elsewhere look where the client looked (./models included).
+        codebook_path=_absolute(codebook.path), model=_absolute(model),
+        models_dir=str(Path(models_dir if models_dir is not None else "models").resolve()),
         min_confidence=min_confidence, csv_cells=out_format == "csv", reasons_as_text=out_format in ("xlsx", "parquet"),
         fast=fast,
     )
@@ -526,6 +528,7 @@ def predict_dask(
         parts, job_header = _plan(path, fmt, encoding, delimiter, input_columns, n_workers, partition_bytes,
                                   partition_rows)
         plugin = _register(client, spec)
+        _check_workers_model(client, plugin, model_id)
         summary = PredictSummary(
             input=source, output=out, rejects=rejects or default_rejects_path(out, source), format=fmt,
             encoding=encoding, columns=cols.named(), model_id=model_id, workers=n_workers,
@@ -623,6 +626,19 @@ def _register(client: Any, spec: LabelerSpec) -> str:
     register = getattr(client, "register_plugin", None) or client.register_worker_plugin
     register(plugin, name=name)
     return name
+
+
+def _model_id_here(plugin: str, dask_worker: Any = None) -> str:
+    """Runs on each worker (client.run): the model its plugin loaded."""
+    return dask_worker.plugins[plugin].labeler.model_id
+
+
+def _check_workers_model(client: Any, plugin: str, model_id: str) -> None:
+    """Every worker must label with the model the client checked, or the output would mix models."""
+    for address, got in client.run(_model_id_here, plugin).items():
+        if got != model_id:
+            raise EngineError(f"the Dask worker at {address} loaded model {got}, not {model_id}: give --model a path "
+                              "that every worker reads at the same place (shared storage)")
 
 
 def _results_in_order(client: Any, parts: list[Part], job: Job, n_workers: int,
