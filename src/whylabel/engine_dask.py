@@ -6,8 +6,8 @@ values, summary and rejects file as `whylabel.batch.predict` on the same input.
   processes (closed on exit or Ctrl-C); with it, an existing cluster, reached within
   `connect_timeout` seconds or refused in one line. The input path (and a model file, if named)
   must be readable at the same path on every worker.
-- Partitions: CSV, TSV and JSON lines are cut into byte ranges at line ends; Parquet into row
-  groups; anything else (a JSON array, an .xlsx workbook, UTF-16/32 text) is one partition. Each
+- Partitions: CSV, TSV and JSON lines are cut into byte ranges at line ends; Parquet by data rows
+  (a worker reads the row groups that hold its rows); anything else (a JSON array, an .xlsx workbook, UTF-16/32 text) is one partition. Each
   worker reads its range with whylabel's own reader (the encoding, separator and column mapping
   judged on the whole file by the client), so bad rows are found and described exactly as
   locally. A CSV cut is put where the quotes seen since the start are balanced; a worker checks
@@ -50,9 +50,9 @@ from .io import STDIN, BadRow, open_table
 from .io.table import FORMATS, Replaced, Source
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
-# Bytes per partition: large enough that a task's overhead (~1 ms) and its start-up are nothing
-# next to labeling it, small enough that each worker gets several and the client's in-order
-# buffer stays small.
+# Bytes per partition: large enough that a task's overhead (~1 ms) is nothing next to labeling it,
+# small enough that each worker gets several and holds little (finished partitions wait on their
+# worker until the client appends them in order).
 MIN_PARTITION_BYTES = 1 << 20
 MAX_PARTITION_BYTES = 16 << 20
 MIN_PARTITION_ROWS = 10_000  # Parquet: rows per partition (cut inside a row group where needed)
@@ -65,7 +65,7 @@ _JSONL_END = '{"__whylabel_partition_end__": 1}'
 
 
 class EngineError(WhylabelError):
-    """No Dask cluster can be reached."""
+    """The Dask engine cannot run as asked: no scheduler answers, or workers load another model."""
 
 
 def require_dask() -> None:
@@ -124,7 +124,7 @@ class PartResult:
     index: int
     clean: bool
     records: int  # rows (CSV) or lines (JSON lines) in the range, as the reader numbers them
-    text: str | None = None  # CSV or JSON lines, formatted as the client's writer would
+    text: bytes | None = None  # CSV or JSON lines (UTF-8), formatted as the client's writer would
     cells: list = field(default_factory=list)
     rows: list = field(default_factory=list)
     rejects: list = field(default_factory=list)  # (local number, reason, raw)
@@ -259,12 +259,12 @@ class _Collected:
         self.format, self.delimiter = job.out_format, job.out_delimiter
         self.cells: list = []
         self.rows: list = []
-        self.text: io.StringIO | None = None
+        self.text: _Utf8Pieces | None = None
         if job.out_format in ("csv", "jsonl") and job.partitioned_dir is None:
-            self.text = io.StringIO()
-            self._writer = TableWriter(self.text, job.out_header, format=job.out_format, excel=job.excel,
+            self.text = _Utf8Pieces()
+            self._writer = TableWriter(self.text, job.out_header, format=job.out_format, excel=job.excel,  # type: ignore[arg-type]
                                        delimiter=job.write_delimiter)
-            self._skip = self.text.tell()  # the header (and BOM) that the client's writer wrote already
+            self._skip = len(self.text.pieces)  # the header (and BOM) that the client's writer wrote already
 
     def write_rows(self, cells: list, rows: list) -> None:
         if self.text is not None:
@@ -273,8 +273,20 @@ class _Collected:
             self.cells.extend(cells)
             self.rows.extend(rows)
 
-    def body(self) -> str | None:
-        return None if self.text is None else self.text.getvalue()[self._skip:]
+    def body(self) -> bytes | None:
+        return None if self.text is None else b"".join(self.text.pieces[self._skip:])
+
+
+class _Utf8Pieces:
+    """A text stream kept as UTF-8 bytes: a quarter of what a str holds once one character is
+    beyond Latin-1, for the partitions that wait on a worker and the bytes sent to the client."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+
+    def write(self, text: str) -> int:
+        self.pieces.append(text.encode("utf-8", "surrogatepass"))
+        return len(text)
 
 
 class _PartRun(_Run):
@@ -563,7 +575,7 @@ def predict_dask(
             rejects_out.add(result, first_number)
             totals.add(result)
             if result.text is not None:
-                writer.stream.write(result.text)
+                writer.stream.write(result.text.decode("utf-8", "surrogatepass"))
             elif writer is not None:
                 writer.write_rows(result.cells, result.rows)
             elif result.written_file:
