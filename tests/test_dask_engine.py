@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import socket
@@ -17,7 +18,7 @@ pytest.importorskip("distributed", reason="the dask extra is not installed: pip 
 from distributed import Client, LocalCluster  # noqa: E402
 
 from whylabel.batch import predict  # noqa: E402
-from whylabel.engine_dask import plan_text_parts, predict_dask  # noqa: E402
+from whylabel.engine_dask import exact_csv_parts, plan_text_parts, predict_dask  # noqa: E402
 from whylabel.errors import InputError  # noqa: E402
 
 TEXTS = [
@@ -105,6 +106,26 @@ def test_csv_cut_in_many_partitions_equals_local(tmp_path, client, codebook):
     assert rows == 400 - 21
     rejected = Path("dask.rejects.csv").read_text(encoding="utf-8").splitlines()
     assert rejected[1].startswith("7,")  # R5: the header is row 1, so row 7
+
+
+def records_by_range(path: Path, parts) -> list[list[list[str]]]:
+    import csv
+
+    data = path.read_bytes()
+    return [list(csv.reader(io.StringIO(data[p.start:p.end].decode(), newline=""))) for p in parts]
+
+
+def test_exact_cuts_fall_between_records_where_a_stray_quote_misleads_the_count(tmp_path):
+    import csv
+
+    src = survey_csv(tmp_path / "enquete.csv", 400)
+    whole = list(csv.reader(io.StringIO(src.read_bytes().decode(), newline="")))
+    counted = plan_text_parts(str(src), "csv", "utf-8", 0, 1500)
+    assert sum(records_by_range(src, counted), []) != whole  # some cut landed inside a quoted cell
+    exact = exact_csv_parts(str(src), "utf-8", ",", 0, 1500, 0)
+    assert len(exact) > 10 and exact[-1].last and not exact[0].last
+    assert [p.start for p in exact[1:]] == [p.end for p in exact[:-1]]
+    assert sum(records_by_range(src, exact), []) == whole
 
 
 def test_dutch_semicolon_cp1252_csv_equals_local(tmp_path, client, codebook):

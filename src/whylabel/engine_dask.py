@@ -11,8 +11,10 @@ values, summary and rejects file as `whylabel.batch.predict` on the same input.
   worker reads its range with whylabel's own reader (the encoding, separator and column mapping
   judged on the whole file by the client), so bad rows are found and described exactly as
   locally. A CSV cut is put where the quotes seen since the start are balanced; a worker checks
-  that its range ended between records (a quoted line break crossing the cut otherwise), and a
-  range that did not is read again joined to the next one, so multi-line quoted cells are safe.
+  that its range ended between records (a quoted line break crossing the cut otherwise). After a
+  range that did not, the client cuts the rest of the file again by parsing it with the csv
+  module as the reader does (exact, one pass); a range that still fails is read again joined to
+  the next one. Multi-line quoted cells are always safe.
 - The model is loaded once per worker (a WorkerPlugin holding a `Labeler`); tasks carry only the
   partition's address and the run's small settings.
 - Output: the client writes each partition in input order to one file of any format (CSV and
@@ -198,6 +200,49 @@ def _next_cut(f: Any, pos: int, quotes: int | None) -> int | None:
             if not odd:
                 return pos + nl + 1
             start = nl + 1
+
+
+def exact_csv_parts(path: str, encoding: str, delimiter: str, start: int, partition_bytes: int,
+                    first_index: int) -> list[Part]:
+    """Cuts from `start` (a record boundary) found by parsing as the reader parses (the csv module,
+    the same dialect and lines): exact whatever the quotes, at the price of one pass of the csv
+    module over the rest of the file in the client. Used once a quote count proved wrong."""
+    import csv
+
+    from .io.formats import FIELD_LIMIT
+
+    size = os.path.getsize(path)
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
+
+    class Dialect(csv.excel):
+        pass
+
+    Dialect.delimiter = delimiter
+    offset = [start]
+
+    def lines() -> Iterator[str]:
+        with open(path, "rb") as f:
+            f.seek(start)
+            for raw in f:  # up to each "\n"; split at a lone "\r" too, as the reader's text stream does
+                for line in raw.splitlines(keepends=True):
+                    offset[0] += len(line)
+                    yield line.decode(encoding, errors="replace")
+
+    reader = csv.reader(lines(), Dialect)
+    cuts, target = [start], start + partition_bytes
+    while True:
+        try:
+            next(reader)
+        except StopIteration:
+            break
+        except csv.Error:  # the reader rejects the row and reads on from the next line, as here
+            pass
+        if offset[0] >= target and offset[0] < size:
+            cuts.append(offset[0])
+            target = offset[0] + partition_bytes
+    cuts.append(size)
+    return [Part(first_index + i, a, b, i == len(cuts) - 2) for i, (a, b) in enumerate(zip(cuts, cuts[1:]))]
 
 
 def csv_header_end(path: str, encoding: str, delimiter: str) -> int:
@@ -571,7 +616,14 @@ def predict_dask(
                                                      delimiter=write_delimiter, types=types))
         rejects_out = _Rejects(summary, stack, strict=strict, path=source, row_label=row_label)
         totals = _Totals(codebook)
-        for result, first_number in _results_in_order(client, parts, job, n_workers, progress):
+        replan = None
+        if fmt in ("csv", "tsv") and len(parts) > 1:
+            every = partition_bytes or default_partition_bytes(os.path.getsize(path), n_workers)
+
+            def replan(part: Part) -> list[Part]:
+                return exact_csv_parts(path, encoding, delimiter or ",", part.start, every, part.index)
+
+        for result, first_number in _results_in_order(client, parts, job, n_workers, progress, replan):
             rejects_out.add(result, first_number)
             totals.add(result)
             if result.text is not None:
@@ -617,9 +669,7 @@ def _plan(path: str, fmt: str, encoding: str, delimiter: str | None, columns: li
         return [Part(i, a, b, i == len(bounds) - 2) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))], b""
     if fmt not in ("csv", "tsv", "jsonl"):
         return [Part(0, 0, -1, True)], b""
-    size = os.path.getsize(path)
-    if partition_bytes is None:
-        partition_bytes = min(MAX_PARTITION_BYTES, max(MIN_PARTITION_BYTES, size // (n_workers * PARTITIONS_PER_WORKER)))
+    partition_bytes = partition_bytes or default_partition_bytes(os.path.getsize(path), n_workers)
     if fmt == "jsonl":
         import json
 
@@ -629,6 +679,10 @@ def _plan(path: str, fmt: str, encoding: str, delimiter: str | None, columns: li
         with open(path, "rb") as f:
             job_header = f.read(header_end)
     return plan_text_parts(path, fmt, encoding, header_end, partition_bytes), job_header
+
+
+def default_partition_bytes(size: int, n_workers: int) -> int:
+    return min(MAX_PARTITION_BYTES, max(MIN_PARTITION_BYTES, size // (n_workers * PARTITIONS_PER_WORKER)))
 
 
 def _register(client: Any, spec: LabelerSpec) -> str:
@@ -653,10 +707,11 @@ def _check_workers_model(client: Any, plugin: str, model_id: str) -> None:
                               "that every worker reads at the same place (shared storage)")
 
 
-def _results_in_order(client: Any, parts: list[Part], job: Job, n_workers: int,
-                      progress: Progress | None) -> Iterator[tuple[PartResult, int]]:
+def _results_in_order(client: Any, parts: list[Part], job: Job, n_workers: int, progress: Progress | None,
+                      replan: Callable[[Part], list[Part]] | None = None) -> Iterator[tuple[PartResult, int]]:
     """Each partition's result in input order, with the number its first row has in the whole file.
-    A range that did not end between records is read again joined to the next one."""
+    A range that did not end between records (a stray quote misled the quote count) has the rest of
+    the file cut again by `replan` (once), else is read again joined to the next range."""
     window = max(2, IN_FLIGHT_PER_WORKER * n_workers)
     futures: dict[int, Any] = {}
     submitted = 0
@@ -691,6 +746,15 @@ def _results_in_order(client: Any, parts: list[Part], job: Job, n_workers: int,
         while index < len(parts):
             part = parts[index]
             result = result_of(futures.pop(index), max(part.end - part.start, 1))
+            if not result.clean and replan is not None:
+                for later_index in [i for i in futures if i > index]:
+                    futures.pop(later_index).cancel()
+                parts[index:] = replan(part)
+                replan = None
+                submitted = index
+                total = finished_before + sum(max(p.end - p.start, 1) for p in parts[index:])
+                submit_upto(index + window)
+                continue
             while not result.clean:
                 # A quoted line break crossed the cut: read this range and the next as one.
                 index += 1

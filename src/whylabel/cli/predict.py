@@ -77,11 +77,12 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, fas
     labeled, needs review, rejected, per reason) goes to stderr, or to stdout as JSON with --json.
 
     --engine dask reads CSV, TSV and JSON lines in byte ranges cut at line ends, and Parquet by
-    row groups; each worker reads its range with whylabel's own reader, so bad rows are found and
-    numbered as locally. A CSV is cut only where its quotes are balanced, and a range that a quoted
-    line break still crosses is read again joined to the next one: multi-line cells are safe. A
-    JSON array, an .xlsx workbook and UTF-16/32 text are read as one partition. Not with
-    --into-db or stdin.
+    rows; each worker reads its range with whylabel's own reader, so bad rows are found, described
+    and numbered as locally (same rejects file). Multi-line quoted CSV cells make a cut at a line
+    end unsafe: a CSV is cut only where its quotes are balanced; a worker checks that its range
+    ended between records, and if one did not (a stray quote, as in 24" scherm, misled the count)
+    the client cuts the rest of the file again by parsing it. A JSON array, an .xlsx workbook and
+    UTF-16/32 text are read as one partition. Not with --into-db or stdin.
 
     \b
     Examples:
