@@ -366,49 +366,43 @@ def test_a_value_that_does_not_fit_its_column_type_is_one_line(tmp_path):
 
 
 @pytest.fixture
-def without_pyarrow(monkeypatch):
-    """pyarrow as if it were not installed: its import raises ImportError."""
-    for name in list(sys.modules):
-        if name == "pyarrow" or name.startswith("pyarrow."):
+def block_pyarrow(monkeypatch):
+    """Call it to make pyarrow as if it were not installed (its import raises ImportError) for the
+    rest of the test: the test writes its Parquet files first."""
+    def block() -> None:
+        for name in [n for n in sys.modules if n == "pyarrow" or n.startswith("pyarrow.")]:
             monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "pyarrow", None)
-    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+        monkeypatch.setitem(sys.modules, "pyarrow", None)
+        monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+
+    return block
 
 
-def test_without_pyarrow_every_parquet_path_says_what_to_install(cli, tmp_path, db_path):
+def test_without_pyarrow_every_parquet_path_says_what_to_install(cli, tmp_path, db_path, block_pyarrow):
     src = feedback_parquet(tmp_path / "week.parquet")
     csv_src = feedback_csv(tmp_path / "week.csv")
     assert cli("import", csv_src, "--db", db_path).exit_code == 0
     with Store(db_path) as s:
         s.annotate(1, ["price"], annotator="anna")
     before = db_snapshot(db_path)
-    mp = pytest.MonkeyPatch()
-    try:
-        for name in [n for n in sys.modules if n == "pyarrow" or n.startswith("pyarrow.")]:
-            mp.delitem(sys.modules, name)
-        mp.setitem(sys.modules, "pyarrow", None)
-        mp.setitem(sys.modules, "pyarrow.parquet", None)
-        hint = 'Parquet needs pyarrow: pip install "whylabel[dask]"'
-        assert error_of(cli("import", src, "--db", db_path)) == f"whylabel: error: {src}: {hint}\n"
-        out = tmp_path / "labeled.parquet"
-        for args in ((src, "-o", tmp_path / "labeled.csv"), (csv_src, "-o", out),
-                     (csv_src, "-o", "-", "--output-format", "parquet")):
-            target = args[0] if args[0] == src else ("-" if args[2] == "-" else out)
-            r = cli("predict", *args, "--workers", "1")
-            assert error_of(r) == f"whylabel: error: {target}: {hint}\n"
-        assert error_of(cli("export", "-o", out, "--db", db_path)) == f"whylabel: error: {out}: {hint}\n"
-        # CSV still works without it.
-        assert cli("export", "-o", tmp_path / "labeled.csv", "--db", db_path).exit_code == 0
-    finally:
-        mp.undo()
+    block_pyarrow()
+    hint = 'Parquet needs pyarrow: pip install "whylabel[dask]"'
+    assert error_of(cli("import", src, "--db", db_path)) == f"whylabel: error: {src}: {hint}\n"
+    out = tmp_path / "labeled.parquet"
+    for args, target in (((src, "-o", tmp_path / "labeled.csv"), src), ((csv_src, "-o", out), out),
+                         ((csv_src, "-o", "-", "--output-format", "parquet"), "-")):
+        assert error_of(cli("predict", *args, "--workers", "1")) == f"whylabel: error: {target}: {hint}\n"
+    assert error_of(cli("export", "-o", out, "--db", db_path)) == f"whylabel: error: {out}: {hint}\n"
+    assert cli("export", "-o", tmp_path / "labeled.csv", "--db", db_path).exit_code == 0  # CSV needs no extra
     assert db_snapshot(db_path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["week.parquet", "week.csv", db_path.name,
                                                                  "labeled.csv"])
 
 
-def test_require_names_the_feature_the_package_and_the_extra(without_pyarrow, monkeypatch):
+def test_require_names_the_feature_the_package_and_the_extra(block_pyarrow, monkeypatch):
     from whylabel.extras import MissingExtra, require
 
+    block_pyarrow()
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(MissingExtra) as caught:
         require("distributed", what="--engine dask")
@@ -500,3 +494,22 @@ def test_row_groups_are_bounded_by_rows_and_by_bytes(tmp_path):
     assert groups(short, 3000, rows_per_group=4096) == [5048, 4952]  # a group ends with the chunk that fills it
     long = ["Een lange klacht over de bezorging. " * 300] * 40  # about 11 KB each
     assert groups(long, 5, bytes_per_group=100_000) == [10, 10, 10, 10]
+
+
+def test_nanosecond_timestamps_as_pandas_writes_them_are_read_to_the_microsecond(tmp_path):
+    from whylabel.io import open_table
+
+    src = tmp_path / "pandas.parquet"
+    ns = [1_761_000_000_123_456_789, None]  # 2025-10-20T22:40:00.123456789Z
+    pq.write_table(pa.table({"created": pa.array(ns, pa.timestamp("ns", tz="Europe/Amsterdam")),
+                             "tijd": pa.array([1_000, None], pa.time64("ns")),
+                             "tekst": ["Pakket kwam kapot aan", "Package arrived broken"]}), src)
+    with open_table(src) as table:
+        rows = [row for _, row in table.rows]
+    assert rows[0] == {"created": "2025-10-21T00:40:00.123456+02:00", "tijd": "00:00:00.000001",
+                       "tekst": "Pakket kwam kapot aan"}
+    assert rows[1]["created"] is None
+    run_predict(src, tmp_path / "out.parquet")
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out.schema.field("created").type == pa.timestamp("ns", tz="Europe/Amsterdam")
+    assert out.column("created").cast(pa.int64()).to_pylist() == [1_761_000_000_123_456_000, None]

@@ -1,18 +1,22 @@
 """Parquet in and out (pyarrow, from the `dask` extra): streamed in record batches, bounded memory.
 
 Reading: `read_parquet` (the "parquet" format of `open_table`) opens the file's footer, refuses a
-damaged or non-Parquet file in one line, and yields its rows batch by batch, numbered 1, 2, ...
-(the data row; `row 12` in an error). Cells come out as the JSON reader gives them, so import and
-predict treat them alike: text, numbers, true/false, null, lists and objects; dates and times as
-ISO 8601 text, decimals as their exact text, binary as UTF-8 text. The file's Arrow schema rides
-along (`ParquetTable.arrow_schema`) so that a Parquet output can keep the input's column types.
+damaged or non-Parquet file in one line, and yields its rows one row group at a time, numbered
+1, 2, ... (the data row: `row 12` in an error). Cells come out as the JSON reader gives them, so
+import and predict treat them alike: text, numbers, true/false, null, lists and objects; dates
+and times as ISO 8601 text (to the microsecond: nanoseconds, as pandas writes them, are cut),
+decimals as their exact text, binary as UTF-8 text. The file's Arrow schema rides along
+(`ParquetTable.arrow_schema`) so that a Parquet output can keep the input's column types.
+`open_parquet(path, row_groups=[...])` reads some row groups only, numbered as in the whole file
+(a partition of a distributed run); `row_group_sizes(path)` says how to split.
 
 Writing: `ParquetWriter` has the row-writing face of `export.TableWriter` and writes row groups of
 about `ROWS_PER_GROUP` rows or `BYTES_PER_GROUP` bytes, whichever comes first, with pyarrow's
-`ParquetWriter`, to a stream (a temporary file that `safefile.output` renames into place, or a pipe). A column's type comes from `types`; a column
-without one is text holding what the CSV output of the same command holds (not neutralised: a
-Parquet cell is never run as a formula). A typed value is converted back to its Arrow type (ISO
-text to a timestamp), so `predict x.parquet -o y.parquet` keeps x's types.
+`ParquetWriter`, to a stream (a temporary file that `safefile.output` renames into place, or a
+pipe). A column's type comes from `types` (`arrow_schema`); a column without one is text holding
+what the CSV output of the same command holds (not neutralised: a Parquet cell is never run as a
+formula). A typed value is converted back to its Arrow type (`record_batch`: ISO text to a
+timestamp), so `predict x.parquet -o y.parquet` keeps x's types.
 
 pyarrow is imported only when a Parquet file is read or written; without it, one line says what
 to install (`whylabel.extras.require`).
@@ -141,12 +145,7 @@ def _open(name: str, fp: IO[bytes], row_groups: Sequence[int] | None = None) -> 
             while True:
                 try:
                     batch = next(batches)
-                    cells = []
-                    for i, convert in enumerate(converters):
-                        values = batch.column(i).to_pylist()
-                        if convert is not None:
-                            values = [None if v is None else convert(v) for v in values]
-                        cells.append(values)
+                    cells = [convert(batch.column(i)) for i, convert in enumerate(converters)]
                 except StopIteration:
                     break
                 except Exception as exc:  # noqa: BLE001 - a damaged page: decompression, decoding, thrift
@@ -180,11 +179,42 @@ def _decoded(value: bytes) -> str:
     return value.decode("utf-8", errors="replace")
 
 
-def _reader_converter(pa: Any, t: Any) -> Callable[[Any], Any] | None:
-    """How a column's Python values (pyarrow's `to_pylist`) become JSON-like cells; None: as they are."""
+def _reader_converter(pa: Any, t: Any) -> Callable[[Any], list[Any]]:
+    """How a column of a record batch becomes a list of JSON-like cells."""
     types = pa.types
-    if types.is_dictionary(t):
-        return _reader_converter(pa, t.value_type)
+    value_type = t.value_type if types.is_dictionary(t) else t
+    to_micro = _microseconds(pa, value_type)  # Python's datetime stops at microseconds
+    each = _cell_converter(pa, value_type)
+
+    def convert(column: Any) -> list[Any]:
+        if to_micro is not None:
+            if types.is_dictionary(t):
+                column = column.dictionary_decode()
+            column = column.cast(to_micro, safe=False)  # nanoseconds are cut to microseconds
+        values = column.to_pylist()
+        if each is None:
+            return values
+        return [None if v is None else each(v) for v in values]
+
+    return convert
+
+
+def _microseconds(pa: Any, t: Any) -> Any:
+    """The microsecond type to read a nanosecond timestamp, time or duration as; else None."""
+    if getattr(t, "unit", None) != "ns":
+        return None
+    if pa.types.is_timestamp(t):
+        return pa.timestamp("us", tz=t.tz)
+    if pa.types.is_time64(t):
+        return pa.time64("us")
+    if pa.types.is_duration(t):
+        return pa.duration("us")
+    return None
+
+
+def _cell_converter(pa: Any, t: Any) -> Callable[[Any], Any] | None:
+    """How one Python value (pyarrow's `to_pylist`) becomes a JSON-like cell; None: as it is."""
+    types = pa.types
     if types.is_timestamp(t) or types.is_date(t) or types.is_time(t):
         return _iso
     if types.is_decimal(t) or types.is_duration(t) or types.is_interval(t):
