@@ -211,7 +211,7 @@ def test_parquet_in_equals_local_cut_inside_and_across_row_groups(tmp_path, clie
         assert ours.to_pylist() == theirs.to_pylist()
 
 
-def test_partitioned_writes_a_parquet_directory_with_the_local_rows(tmp_path, client, codebook):
+def test_partitioned_writes_a_parquet_directory_with_the_local_rows(tmp_path, client, codebook, cli):
     import pyarrow.parquet as pq
 
     src = survey_csv(tmp_path / "enquete.csv", 300)
@@ -222,6 +222,13 @@ def test_partitioned_writes_a_parquet_directory_with_the_local_rows(tmp_path, cl
     dataset = pq.read_table("labeled")  # pyarrow reads the directory as one dataset, parts in name order
     assert dataset.to_pylist() == pq.read_table("local.parquet").to_pylist()
     assert [p.name for p in Path(".").iterdir() if p.name.startswith(".labeled")] == []  # no temporary left
+    # Again into the same directory: it is replaced whole (no part of the first run stays).
+    (Path("labeled") / "stale.txt").write_text("from before", encoding="utf-8")
+    r = cli("predict", src, "-o", "labeled", "--engine", "dask", "--scheduler", client.scheduler.address,
+            "--partitioned", "--fast", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert not (Path("labeled") / "stale.txt").exists()
+    assert pq.read_table("labeled").to_pylist() == pq.read_table("local.parquet").to_pylist()
 
 
 def test_corrupt_parquet_is_one_line_and_starts_no_cluster(tmp_path, cli):

@@ -607,7 +607,7 @@ def predict_dask(
             work_dir, temp_dir = (final_dir.with_name(f".{final_dir.name}.{uuid.uuid4().hex[:8]}.{what}")
                                   for what in ("work", "part"))
             for d in (work_dir, temp_dir):
-                d.mkdir(parents=True)
+                d.mkdir()  # beside OUT, in a folder that exists (whylabel creates no folders)
                 stack.callback(shutil.rmtree, d, True)
             job.partitioned_dir = str(work_dir.resolve())
             kept: list[str] = []

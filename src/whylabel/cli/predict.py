@@ -105,7 +105,7 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, fas
     if as_json and out == "-":
         raise UserError("--json prints on stdout, which -o - already uses for the rows; write -o FILE")
     for path in (out, rejects):
-        if path:
+        if path and not (partitioned and path == out):  # --partitioned: OUT is a directory (checked below)
             check_output_path(path)
     if engine == "local" and (scheduler or partitioned):
         raise UserError(f"{'--scheduler' if scheduler else '--partitioned'} needs --engine dask")
@@ -114,6 +114,9 @@ def predict_cmd(file, out, output_format, excel, into_db, model, models_dir, fas
             raise UserError("--into-db runs with the local engine only: drop --engine dask, or import OUT afterwards")
         if partitioned and out is None:
             raise UserError("--partitioned needs -o DIR: the directory of Parquet files to write")
+        if partitioned and (os.path.isfile(out) or not os.path.isdir(os.path.dirname(os.path.abspath(out)))):
+            raise UserError(f"{out}: --partitioned writes a directory there; give a new or existing directory's name "
+                            "in an existing folder")
     book = load_codebook(codebook_path)
     opts = RowOptions(source=_source(source), breakpoint=breakpoint, lang=lang)
     bar = _Progress(file) if show_progress() and not quiet else None
