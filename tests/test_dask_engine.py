@@ -243,6 +243,23 @@ def test_corrupt_parquet_is_one_line_and_starts_no_cluster(tmp_path, cli):
     assert not Path("out.csv").exists()
 
 
+def test_a_damaged_row_group_is_the_local_engines_one_line(tmp_path, client, codebook):
+    import pyarrow.parquet as pq
+
+    src = survey_parquet(tmp_path / "groot.parquet", 300, row_group_size=100, compression="snappy")
+    data = bytearray(src.read_bytes())
+    start = pq.ParquetFile(src).metadata.row_group(1).column(3).data_page_offset  # answers of rows 101-200
+    data[start: start + 64] = bytes(range(200, 255)) + bytes(9)
+    src.write_bytes(bytes(data))
+    with pytest.raises(InputError) as local:
+        predict(str(src), codebook, out="local.csv", workers=1, fast=True)
+    with pytest.raises(InputError) as dask:
+        predict_dask(str(src), codebook, out="dask.csv", fast=True, client=client, partition_rows=60)
+    assert str(dask.value) == str(local.value)
+    assert str(dask.value).startswith(f"{src}, row 101: damaged Parquet data in row group 2 of 3")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["groot.parquet"]
+
+
 def test_strict_names_the_same_row_as_local(tmp_path, client, codebook):
     src = survey_csv(tmp_path / "enquete.csv", 60)
     with pytest.raises(InputError) as local:
