@@ -297,6 +297,20 @@ def test_cli_on_an_existing_cluster_by_scheduler_address(tmp_path, cli, client):
     assert len(client.scheduler_info()["workers"]) == 2  # the cluster is left running
 
 
+def test_workers_must_load_the_model_the_client_checked():
+    from whylabel.engine_dask import EngineError, _check_workers_model
+
+    class OneWorkerElsewhere:  # what client.run returns when a worker found another models folder
+        def run(self, function, plugin):
+            return {"tcp://10.0.0.7:40111": "model-20261122-143303-440b828d96"}
+
+    with pytest.raises(EngineError) as err:
+        _check_workers_model(OneWorkerElsewhere(), "whylabel-labeler-x", "default-967cc6f278")
+    assert str(err.value) == ("the Dask worker at tcp://10.0.0.7:40111 loaded model model-20261122-143303-440b828d96, "
+                              "not default-967cc6f278: give --model a path that every worker reads at the same "
+                              "place (shared storage)")
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
