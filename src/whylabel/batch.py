@@ -345,6 +345,7 @@ class PredictSummary:
     redacted: dict[str, int] | None = None  # with redaction: replaced per kind (email, phone, iban, card)
     replaced_bytes: int = 0  # undecodable bytes of a nearly-all-UTF-8 file, read as U+FFFD
     replaced_surrogates: int = 0  # lone surrogates in JSON strings, read as U+FFFD
+    engine: str = "local"  # where the labeling ran: "local" (processes here) or "dask" (a Dask cluster)
 
     def reject(self, why: str) -> None:
         self.rejected += 1
