@@ -18,6 +18,7 @@ This module never imports click or Textual; spaCy and scikit-learn load with the
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import multiprocessing
 import os
@@ -36,7 +37,9 @@ from .codebook import Codebook, load_codebook
 from .errors import InputError
 from .export import _FORMULA_START, TableWriter, atomic_output, format_from_name, neutralise, open_writer
 from .ingest import RowOptions, cell, guess_columns, not_text, too_long
-from .io import STDIN, BadRow, Table, open_table
+from .io import FORMATS, STDIN, BadRow, Source, Table, open_table
+from .io.formats import BLOCK_ENCODINGS, csv_blocks
+from .io.table import Replaced
 from .records import ItemRecord
 from .store import ImportCounts, Store
 from .suggestion import Suggester, SuggesterFactory, suggest_batch
@@ -315,6 +318,47 @@ def _label_in_worker(texts: list[str], langs: list[str | None] | None) -> tuple:
     return _WORKER.label(texts, langs)
 
 
+@dataclass
+class _Blocks:
+    """What a worker needs to read, label and write a block of a CSV file's records exactly as the
+    parent would have (`_Run.label_in_blocks`); set before the workers fork."""
+
+    name: str
+    format: str
+    encoding: str
+    separator: str  # the input's
+    header: bytes  # the file's header record, read before each block
+    replaced_bytes: int
+    cols: Any
+    opts: RowOptions
+    columns: list[str]  # the output header
+    delimiter: str | None
+    excel: bool
+    chunk_size: int
+
+
+_BLOCKS: _Blocks | None = None
+
+
+def _label_block(data: bytes, first_row: int) -> tuple:
+    """Read, label and format one block in a worker: (output text, rejects as (row, reason, raw),
+    rows read, rows needing review, count per reason + "none")."""
+    ctx, labeler = _BLOCKS, _WORKER
+    assert ctx is not None and labeler is not None, "worker not initialised"
+    src = Source(ctx.name, ctx.format, io.BytesIO(ctx.header + data), ctx.encoding, "", False, collect=True,
+                 counts=Replaced(bytes=ctx.replaced_bytes), first_row=first_row, delimiter=ctx.separator)
+    table = FORMATS[ctx.format](src)
+    out = io.StringIO()
+    writer = TableWriter(out, ctx.columns, excel=ctx.excel, delimiter=ctx.delimiter, header=False)
+    summary = PredictSummary(input=ctx.name, output=None, rejects=None)
+    run = _BlockRun(table, ctx.cols, labeler.codebook, ctx.opts, summary, stack=None, writer=writer,  # type: ignore[arg-type]
+                    strict=False, chunk_size=ctx.chunk_size, progress=None, store=None)
+    for chunk in run.chunks():
+        for _ in run.emit(chunk, labeler.label(chunk.texts, _langs(chunk.langs))):
+            pass
+    return out.getvalue(), run.bad, summary.rows_read, summary.needs_review, run.reason_counts
+
+
 # ---------------------------------------------------------------------------------------------
 # The run
 
@@ -460,8 +504,12 @@ def predict(
                                                          delimiter=output_delimiter(table, out)))
             run = _Run(table, cols, codebook, opts, summary, stack=stack, writer=writer, strict=strict,
                        chunk_size=chunk_size, progress=progress, store=store, redactor=redactor)
+            blocks = _blocks_for(table, cols, opts, header, writer, excel, chunk_size) \
+                if workers > 1 and store is None and redactor is None else None
             if workers == 1:
                 labels = run.label_in_process(local)
+            elif blocks is not None:
+                labels = run.label_in_blocks(blocks, spec, workers, local)
             else:
                 labels = run.label_in_pool(spec, workers, local)
             if store is None:
@@ -485,6 +533,19 @@ def predict(
     summary.elapsed_s = time.perf_counter() - started
     summary.rows_per_s = summary.rows_read / summary.elapsed_s if summary.elapsed_s else 0.0
     return summary
+
+
+def _blocks_for(table: Table, cols: Any, opts: RowOptions, header: list[str], writer: Any, excel: bool,
+                chunk_size: int) -> _Blocks | None:
+    """The block path's context where it gives the same output (a CSV/TSV file in UTF-8 or
+    Windows-1252 to a CSV output, workers forked), else None: the rows go through the parent."""
+    if (table.format not in ("csv", "tsv") or table.encoding not in BLOCK_ENCODINGS or writer is None
+            or writer.format != "csv" or not table.delimiter or not os.path.isfile(table.path)
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return None
+    return _Blocks(name=table.path, format=table.format, encoding=table.encoding, separator=table.delimiter or ",",
+                   header=b"", replaced_bytes=table.replaced.bytes, cols=cols, opts=opts, columns=header,
+                   delimiter=writer.delimiter, excel=excel, chunk_size=chunk_size)
 
 
 def output_delimiter(table: Table, out: str | None) -> str | None:
@@ -525,6 +586,7 @@ class _Run:
         self._rejects: Any = None
         self.import_counts: ImportCounts | None = None
         self.rows_done = 0
+        self._bytes_done = 0
         self.size = os.path.getsize(table.path) if os.path.isfile(table.path) else 0
         self._fraction = 0.0
         self._detect = None
@@ -688,6 +750,58 @@ class _Run:
             pool.shutdown(wait=True, cancel_futures=True)
             _WORKER = None
 
+    def label_in_blocks(self, blocks: _Blocks, spec: LabelerSpec, workers: int,
+                        labeler: Labeler) -> Iterator[ItemRecord]:
+        """The parent reads the file in blocks cut at record boundaries and writes the workers'
+        formatted text in order; the workers parse, label and format (no per-row work here)."""
+        global _WORKER, _BLOCKS
+
+        labeler.warm()
+        ctx = multiprocessing.get_context("fork")
+        inflight: deque[tuple[int, Future]] = deque()
+        pool = None
+        _WORKER = labeler
+        try:
+            with open(self.table.path, "rb") as fp:
+                pieces = csv_blocks(fp, self.table.encoding, self.table.delimiter or ",")
+                blocks.header = next(pieces)[0]
+                _BLOCKS = blocks  # inherited by the workers, made at the first submit
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                           initargs=(spec, os.getpid()))
+                row = 2
+                for data, records in pieces:
+                    inflight.append((len(data), pool.submit(_label_block, data, row)))
+                    row += records
+                    if len(inflight) >= IN_FLIGHT_PER_WORKER * workers:
+                        size, fut = inflight.popleft()
+                        self._emit_block(size, fut.result())
+                while inflight:
+                    size, fut = inflight.popleft()
+                    self._emit_block(size, fut.result())
+            return
+            yield  # a generator like the other paths: nothing for a store here
+        finally:
+            for _, fut in inflight:
+                fut.cancel()
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            _WORKER = _BLOCKS = None
+
+    def _emit_block(self, size: int, result: tuple) -> None:
+        text, bad, rows_read, review, counts = result
+        self.summary.rows_read += rows_read
+        for number, reason, raw in bad:
+            self.reject(BadRow(number, reason, raw))
+        self.summary.needs_review += review
+        for i, c in enumerate(counts):
+            self.reason_counts[i] += c
+        self.writer.write_text(text)
+        self._bytes_done += size
+        self.rows_done += rows_read - len(bad)
+        if self.progress:
+            fraction = min(self._bytes_done / self.size, 1.0) if self.size else None
+            self.progress(self.rows_done, fraction)
+
     def _report(self, rows: int) -> None:
         """Rows written so far; the byte position read, scaled back by the rows still in flight."""
         self.rows_done += rows
@@ -713,6 +827,18 @@ class _Run:
             for rec, row in zip(chunk.records, kept):
                 rec.suggestion = row
             yield from chunk.records
+
+
+class _BlockRun(_Run):
+    """A worker's run over one block: rejects are kept for the parent, which numbers, counts and
+    writes them (or stops there, with --strict) in input order."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.bad: list[tuple[int, str, str]] = []
+
+    def reject(self, bad: BadRow) -> None:
+        self.bad.append((bad.number, bad.reason, bad.raw))
 
 
 def _langs(langs: list[str | None]) -> list[str | None] | None:

@@ -76,14 +76,14 @@ class TableWriter:
     """
 
     def __init__(self, stream: IO[str], columns: Sequence[str], *, format: str = "csv", excel: bool = False,
-                 delimiter: str | None = None):
+                 delimiter: str | None = None, header: bool = True):
         self.format = format
         self.columns = list(columns)
         self.stream = stream
         self.delimiter = ";" if excel else (delimiter or ",")
         self.lineterminator = "\r\n" if excel else "\n"
         if format == "csv":
-            if excel and getattr(stream, "name", None) != sys.stdout.name:
+            if header and excel and getattr(stream, "name", None) != sys.stdout.name:
                 stream.write("\ufeff")
             self._csv = csv.writer(stream, delimiter=self.delimiter, lineterminator=self.lineterminator)
             self._buf = _Lines()
@@ -92,7 +92,12 @@ class TableWriter:
             self._careful_buf = _Lines()
             self._careful_csv = csv.writer(self._careful_buf, delimiter=self.delimiter, lineterminator="\r\n")
             self._careful_needed = self.lineterminator != "\r\n"
-            self.write_values([neutralise(c) for c in self.columns])  # an input's header names too
+            if header:  # (without: a part of a file whose header another writer wrote)
+                self.write_values([neutralise(c) for c in self.columns])  # an input's header names too
+
+    def write_text(self, text: str) -> None:
+        """Rows that a writer of the same columns and dialect already formatted (`header=False`)."""
+        self.stream.write(text)
 
     def _careful_line(self, values: Sequence[Any]) -> str:
         self._careful_csv.writerow(values)

@@ -7,11 +7,12 @@ a rejects file needs each bad row's raw text, and `predict` copies a good CSV re
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 from ..errors import InputError
 from .sniff import pick_delimiter
@@ -32,7 +33,7 @@ def read_csv(src: Source) -> Table:
     class Dialect(csv.excel):
         pass
 
-    Dialect.delimiter = delimiter = "\t" if fmt == "tsv" else pick_delimiter(src.head)
+    Dialect.delimiter = delimiter = "\t" if fmt == "tsv" else (src.delimiter or pick_delimiter(src.head))
     text = src.text()
     record: list[str] = []  # the physical lines of the record being parsed
     at_end = [False]  # the parser asked for a line after the last: a quoted cell ran to the end
@@ -64,7 +65,7 @@ def read_csv(src: Source) -> Table:
     ncols = len(columns)
 
     def numbered() -> Iterator[Row | BadRow]:
-        number = 1
+        number = src.first_row - 1
         while True:
             number += 1
             record.clear()
@@ -105,6 +106,68 @@ def read_csv(src: Source) -> Table:
     return Table(name, fmt, src.encoding, columns, numbered(), "row", src.fp,
                  last_raw=lambda: raw_text("".join(record)), last_record=last_record if delimiter == "," else None,
                  delimiter=delimiter)
+
+
+# The encodings a CSV file can be cut into blocks in: every line end and quote is one byte that
+# is never part of another character (UTF-16 and UTF-32 are read whole, as one stream).
+BLOCK_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "cp1252": "cp1252"}
+
+
+def csv_blocks(fp: IO[bytes], encoding: str, delimiter: str, size: int = 1 << 20) -> Iterator[tuple[bytes, int]]:
+    """A CSV file's bytes cut into blocks of about `size` bytes at record boundaries, as
+    `read_csv` parses the whole file: (block, records in it, blank lines and broken records
+    counted, as its row numbers count them). The first block is the header record alone.
+
+    A block read on its own (its `Source.first_row` set, the header's bytes before it) gives the
+    rows that reading the whole file gives there: the csv module starts each record afresh, so a
+    block that starts where a record starts reads the same. The last record of a block is left for
+    the next one (it may be a quoted cell cut by the block's end), except at the end of the file.
+    """
+    scan = BLOCK_ENCODINGS[encoding]
+
+    class Dialect(csv.excel):
+        pass
+
+    Dialect.delimiter = delimiter
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
+    pending, at_eof, header = b"", False, True
+    while True:
+        if not at_eof:
+            more = fp.read(size)
+            at_eof = not more
+            pending += more
+        if not pending:
+            return
+        # Up to the last complete line end ("\r" only where the next byte shows it is not "\r\n").
+        cut = len(pending) if at_eof else max(pending.rfind(b"\n"), pending.rfind(b"\r", 0, len(pending) - 1)) + 1
+        if not cut:
+            continue
+        text = pending[:cut].decode(scan, "surrogateescape")  # encodes back to the same bytes
+        stream = io.StringIO(text, newline="")
+        reader = csv.reader(stream, Dialect)
+        tell = stream.tell
+        ends: list[int] = []
+        while True:
+            try:
+                next(reader)
+            except StopIteration:
+                break
+            except csv.Error:
+                pass
+            ends.append(tell())
+            if header:
+                break
+        keep = len(ends) if at_eof or header else len(ends) - 1
+        if keep <= 0:
+            continue  # one record, perhaps cut: read on
+        end = ends[keep - 1]
+        if end < len(text):
+            end = end if text.isascii() else len(text[:end].encode(scan, "surrogateescape"))
+        else:
+            end = cut
+        yield pending[:end], keep
+        pending, header = pending[end:], False
 
 
 @register_format("jsonl")

@@ -98,6 +98,10 @@ class Source:
     sheet: str | None = None  # the worksheet of a workbook (None: the first)
     # A scanned file's undecodable bytes, read as U+FFFD and counted (its rows are kept).
     counts: Replaced = field(default_factory=Replaced)
+    # The number of the first row after the header: 2, or further on for a block of a CSV file's
+    # records read on its own (`whylabel.io.formats.csv_blocks`).
+    first_row: int = 2
+    delimiter: str | None = None  # the CSV separator when already known (else picked from `head`)
 
     def text(self) -> IO[str]:
         errors = "replace" if self.replaced or self.counts.bytes else "strict"
