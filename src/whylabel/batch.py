@@ -49,6 +49,8 @@ DEFAULT_CHUNK_SIZE = 2000
 # Chunks handed out per worker before the parent waits for the oldest: enough that one slow chunk
 # (a run of long complaints) does not leave the other workers idle, few enough to keep memory flat.
 IN_FLIGHT_PER_WORKER = 4
+# Bytes of a CSV file the parent hands a worker at a time on the block path (~4,000 short rows).
+BLOCK_BYTES = 1 << 20
 OUTPUT_FORMATS = ("csv", "jsonl", "xlsx")
 REJECT_COLUMNS = ("row", "reason", "raw")
 _FORMULA = frozenset(_FORMULA_START)  # first characters a spreadsheet would run as a formula
@@ -763,7 +765,7 @@ class _Run:
         _WORKER = labeler
         try:
             with open(self.table.path, "rb") as fp:
-                pieces = csv_blocks(fp, self.table.encoding, self.table.delimiter or ",")
+                pieces = csv_blocks(fp, self.table.encoding, self.table.delimiter or ",", BLOCK_BYTES)
                 blocks.header = next(pieces)[0]
                 _BLOCKS = blocks  # inherited by the workers, made at the first submit
                 pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
