@@ -22,6 +22,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import signal
 import time
 from collections import deque
@@ -35,8 +36,8 @@ import numpy as np
 
 from .codebook import Codebook, load_codebook
 from .errors import InputError
-from .export import _FORMULA_START, TableWriter, atomic_output, format_from_name, neutralise, open_writer
-from .ingest import RowOptions, cell, guess_columns, not_text, too_long
+from .export import _FORMULA_START, TableWriter, csv_quoted, atomic_output, format_from_name, neutralise, open_writer
+from .ingest import MAX_TEXT_CHARS, RowOptions, cell, guess_columns, not_text, too_long
 from .io import FORMATS, STDIN, BadRow, Source, Table, open_table
 from .io.formats import BLOCK_ENCODINGS, csv_blocks
 from .io.table import Replaced
@@ -149,6 +150,19 @@ class Labeler:
 
     def label(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> tuple:
         """(cells per row, rows needing review, count per reason + "none", suggestion rows or None)."""
+        columns, review, counts, kept = self._columns(texts, langs)
+        return list(zip(*columns)), review, counts, kept
+
+    def label_csv(self, texts: Sequence[str], langs: Sequence[str | None] | None, delimiter: str,
+                  lineterminator: str) -> tuple:
+        """As `label`, with each row's cells as the end of its CSV line: the separator, the cells
+        (quoted as `TableWriter` quotes them) and the line end; `csv_cells` only. Joined a column
+        at a time, so that a worker hands back text and the parent only writes it."""
+        columns, review, counts, kept = self._columns(texts, langs)
+        columns = [csv_quoted(col, delimiter) for col in columns]
+        return [delimiter + line + lineterminator for line in map(delimiter.join, zip(*columns))], review, counts, kept
+
+    def _columns(self, texts: Sequence[str], langs: Sequence[str | None] | None) -> tuple:
         b = suggest_batch(self.suggester, texts, langs, self.names)
         n, R = len(texts), len(self.names)
         if len(b) != n:
@@ -170,14 +184,13 @@ class Labeler:
             columns = [[c[0] if self.reasons_as_text else list(c[2]) for c in cells], [c[1] for c in cells],
                        *([round(p, 4) for p in col] for col in P.T.tolist()), [round(c, 4) for c in conf.tolist()],
                        [int(u) for u in unsure.tolist()], evidence]
-        rows = list(zip(*columns))
         kept = [s.to_row(0, self.model_id) for s in b.suggestions()] if self.keep else None
         encoder_id = getattr(self.suggester, "encoder_id", None)
         if kept is not None and encoder_id and getattr(b, "vectors", None) is not None:
             # The vectors read here are kept with the items: no retrain or suggest encodes them again.
             for row, vector in zip(kept, b.vectors.astype(np.float16)):
                 row["vector"], row["encoder"] = vector.tobytes(), encoder_id
-        return rows, int(unsure.sum()), counts, kept
+        return columns, int(unsure.sum()), counts, kept
 
     def _in_codebook_order(self, b: Any) -> tuple[np.ndarray, np.ndarray]:
         if tuple(b.reasons) == tuple(self.names):
@@ -355,8 +368,9 @@ def _label_block(data: bytes, first_row: int) -> tuple:
     summary = PredictSummary(input=ctx.name, output=None, rejects=None)
     run = _BlockRun(table, ctx.cols, labeler.codebook, ctx.opts, summary, stack=None, writer=writer,  # type: ignore[arg-type]
                     strict=False, chunk_size=ctx.chunk_size, progress=None, store=None)
+    label = run._label_of(labeler)
     for chunk in run.chunks():
-        for _ in run.emit(chunk, labeler.label(chunk.texts, _langs(chunk.langs))):
+        for _ in run.emit(chunk, label(chunk.texts, _langs(chunk.langs))):
             pass
     return out.getvalue(), run.bad, summary.rows_read, summary.needs_review, run.reason_counts
 
@@ -617,11 +631,15 @@ class _Run:
                                        and self.writer.delimiter == "," and self.redactor is None) else None
         redact = self.redactor.row if self.redactor is not None else None
         formula = _FORMULA
+        # A record with no cell starting like a formula (conservative: a separator inside a quoted
+        # cell may match too, and then the cells are checked one by one).
+        after_separator = re.compile(f"{re.escape(table.delimiter or ',')}\"?[=+\\-@\t\r]").search
+        first = formula | {'"'}
         langs: dict[Any, str | None] = {}
         chunk = _Chunk()
         for item in table.rows:
             summary.rows_read += 1
-            if isinstance(item, BadRow):
+            if type(item) is not tuple:
                 self.reject(item)
                 continue
             number, row = item
@@ -639,9 +657,8 @@ class _Run:
             if not text:
                 self.reject(BadRow(number, "no text", table.last_raw()))
                 continue
-            problem = too_long(text)
-            if problem:
-                self.reject(BadRow(number, problem, table.last_raw()))
+            if len(text) > MAX_TEXT_CHARS:
+                self.reject(BadRow(number, too_long(text), table.last_raw()))
                 continue
             if self._prepare is not None:
                 try:
@@ -666,12 +683,15 @@ class _Run:
             if not keep_cells:  # into the store only: nothing to write
                 pass
             elif as_csv and from_csv and len(row) == ncols:
-                raw = record() if record is not None else None
+                raw = record() if record is not None else table.last_raw()
+                plain = (raw[:1] not in first and after_separator(raw) is None) \
+                    or formula.isdisjoint([v[:1] for v in row.values()])
                 # Copied as read only when nothing in it needs quoting: no quote, no line break
                 # (a lenient reader's record may be quoted in ways other readers split differently).
-                if raw is not None and formula.isdisjoint([v[:1] for v in row.values()]) \
-                        and '"' not in raw and "\r" not in raw.rstrip("\r\n"):
+                if record is not None and plain and '"' not in raw and "\r" not in raw.rstrip("\r\n"):
                     chunk.cells.append(raw.rstrip("\r\n"))
+                elif plain:
+                    chunk.cells.append(list(row.values()))
                 else:
                     chunk.cells.append([("'" + v) if v[:1] in formula else v for v in row.values()])
             elif as_csv:
@@ -712,9 +732,18 @@ class _Run:
     # -- labeling ----------------------------------------------------------------------------------
 
     def label_in_process(self, labeler: Labeler) -> Iterator[ItemRecord]:
+        label = self._label_of(labeler)
         for chunk in self.chunks():
-            yield from self.emit(chunk, labeler.label(chunk.texts, _langs(chunk.langs)))
+            yield from self.emit(chunk, label(chunk.texts, _langs(chunk.langs)))
         self._sync_import_counts()
+
+    def _label_of(self, labeler: Labeler) -> Callable[..., tuple]:
+        """Labeler.label, or to a CSV output its label_csv: each row's line end formatted with its cells."""
+        writer = self.writer
+        if writer is None or writer.format != "csv" or not labeler.csv_cells:
+            return labeler.label
+        delimiter, end = writer.delimiter, writer.lineterminator
+        return lambda texts, langs: labeler.label_csv(texts, langs, delimiter, end)
 
     def _sync_import_counts(self) -> None:
         """The import registry row records what was read and rejected, as `whylabel import` does."""
@@ -822,7 +851,11 @@ class _Run:
         self.summary.needs_review += review
         for i, c in enumerate(counts):
             self.reason_counts[i] += c
-        if self.writer is not None:
+        if self.writer is None:
+            pass
+        elif rows and type(rows[0]) is str:  # each row's line end, from Labeler.label_csv
+            self.writer.write_lines(chunk.cells, rows)
+        else:
             self.writer.write_rows(chunk.cells, rows)
         if self.store is not None and kept is not None:
             # Each record carries its suggestion: the store writes both in the import's transaction.
