@@ -18,6 +18,7 @@ This module never imports click or Textual; spaCy and scikit-learn load with the
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import json
 import multiprocessing
@@ -52,6 +53,7 @@ DEFAULT_CHUNK_SIZE = 2000
 IN_FLIGHT_PER_WORKER = 4
 # Bytes of a CSV file the parent hands a worker at a time on the block path (~4,000 short rows).
 BLOCK_BYTES = 1 << 20
+FIRST_BLOCK_BYTES = 1 << 16  # the first rows are written sooner
 OUTPUT_FORMATS = ("csv", "jsonl", "xlsx")
 REJECT_COLUMNS = ("row", "reason", "raw")
 _FORMULA = frozenset(_FORMULA_START)  # first characters a spreadsheet would run as a formula
@@ -174,12 +176,15 @@ class Labeler:
         else:
             masks = list(map(tuple, chosen.tolist()))
         counts = [*chosen.sum(axis=0).tolist(), int((~chosen.any(axis=1)).sum())]
-        cells = [self._mask_cells(m) for m in masks]
+        by_mask = self._by_mask
+        for m in set(masks).difference(by_mask):
+            self._mask_cells(m)
+        cells = list(map(by_mask.__getitem__, masks))
         evidence = self._evidence(b, P, chosen)
         conf = b.confidences()
         if self.csv_cells:
             columns = [[c[0] for c in cells], [c[1] for c in cells], *_fixed4(P.T), *_fixed4(conf[None, :]),
-                       ["1" if u else "0" for u in unsure.tolist()], evidence]
+                       list(map(("0", "1").__getitem__, unsure.tolist())), evidence]
         else:
             columns = [[c[0] if self.reasons_as_text else list(c[2]) for c in cells], [c[1] for c in cells],
                        *([round(p, 4) for p in col] for col in P.T.tolist()), [round(c, 4) for c in conf.tolist()],
@@ -760,6 +765,7 @@ class _Run:
         ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
         if ctx.get_start_method() == "fork":
             labeler.warm()
+            gc.freeze()
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                    initargs=(spec, os.getpid()))
         inflight: deque[tuple[_Chunk, Future]] = deque()
@@ -779,6 +785,7 @@ class _Run:
             for _, fut in inflight:
                 fut.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
+            gc.unfreeze()
             _WORKER = None
 
     def label_in_blocks(self, blocks: _Blocks, spec: LabelerSpec, workers: int,
@@ -788,13 +795,15 @@ class _Run:
         global _WORKER, _BLOCKS
 
         labeler.warm()
+        gc.freeze()  # what is loaded stays out of the collector's way: no scans, no copied pages
         ctx = multiprocessing.get_context("fork")
         inflight: deque[tuple[int, Future]] = deque()
         pool = None
         _WORKER = labeler
         try:
             with open(self.table.path, "rb") as fp:
-                pieces = csv_blocks(fp, self.table.encoding, self.table.delimiter or ",", BLOCK_BYTES)
+                pieces = csv_blocks(fp, self.table.encoding, self.table.delimiter or ",", BLOCK_BYTES,
+                                    first=min(BLOCK_BYTES, FIRST_BLOCK_BYTES))
                 blocks.header = next(pieces)[0]
                 _BLOCKS = blocks  # inherited by the workers, made at the first submit
                 pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
@@ -816,6 +825,7 @@ class _Run:
                 fut.cancel()
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+            gc.unfreeze()
             _WORKER = _BLOCKS = None
 
     def _emit_block(self, size: int, result: tuple) -> None:

@@ -113,7 +113,8 @@ def read_csv(src: Source) -> Table:
 BLOCK_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "cp1252": "cp1252"}
 
 
-def csv_blocks(fp: IO[bytes], encoding: str, delimiter: str, size: int = 1 << 20) -> Iterator[tuple[bytes, int]]:
+def csv_blocks(fp: IO[bytes], encoding: str, delimiter: str, size: int = 1 << 20,
+               first: int | None = None) -> Iterator[tuple[bytes, int]]:
     """A CSV file's bytes cut into blocks of about `size` bytes at record boundaries, as
     `read_csv` parses the whole file: (block, records in it, blank lines and broken records
     counted, as its row numbers count them). The first block is the header record alone.
@@ -122,6 +123,7 @@ def csv_blocks(fp: IO[bytes], encoding: str, delimiter: str, size: int = 1 << 20
     rows that reading the whole file gives there: the csv module starts each record afresh, so a
     block that starts where a record starts reads the same. The last record of a block is left for
     the next one (it may be a quoted cell cut by the block's end), except at the end of the file.
+    `first` bytes are read first (a small first block: the first rows come back sooner).
     """
     scan = BLOCK_ENCODINGS[encoding]
 
@@ -134,7 +136,8 @@ def csv_blocks(fp: IO[bytes], encoding: str, delimiter: str, size: int = 1 << 20
     pending, at_eof, header = b"", False, True
     while True:
         if not at_eof:
-            more = fp.read(size)
+            more = fp.read(first or size)
+            first = None
             at_eof = not more
             pending += more
         if not pending:
