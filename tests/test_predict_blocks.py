@@ -81,6 +81,8 @@ FILES = {
     "cp1252": {"encoding": "cp1252", "tail": "R99,2026-11-30,caf\u00e9 te duur,nl\n"},
     "bom": {"encoding": "utf-8-sig"},
     "unclosed quote at the end": {"tail": 'R98,2026-11-30,"this quote never closes, te duur\nnext line\n'},
+    # A quote inside an unquoted cell, then a quoted line break: counting quotes cuts wrongly there.
+    "stray quote": {"tail": 'R97,2026-11-30,my 5" screen broke,en\nR96,2026-11-30,"te duur\nen traag",nl\n' * 9},
 }
 
 
@@ -90,22 +92,42 @@ def _rows(table) -> list:
 
 @pytest.mark.parametrize("kind", FILES)
 @pytest.mark.parametrize("size", [1, 7, 64, 300, 1 << 20])
-def test_blocks_read_alone_give_the_rows_of_the_whole_file(tmp_path, kind, size):
+@pytest.mark.parametrize("by_quotes", [False, True])
+def test_blocks_read_alone_give_the_rows_of_the_whole_file(tmp_path, kind, size, by_quotes):
+    """Cut exactly or by counting quotes, then read on their own with the header before each and
+    numbered on from the rows before them, the blocks give the whole file's rows; a block cut
+    inside a quoted cell says so, and the file is cut exactly from there (as predict does)."""
     path = _file(tmp_path, "in.csv", **FILES[kind])
     whole = open_table(path, bad_rows="collect")
     expected = _rows(whole)
+    got, first, data_seen, recuts = [], 2, b"", 0
     with open(path, "rb") as fp:
-        pieces = list(csv_blocks(fp, whole.encoding, whole.delimiter, size))
-    assert b"".join(data for data, _ in pieces) == path.read_bytes()
-    (header, one), blocks = pieces[0], pieces[1:]
-    assert one == 1 and header.rstrip(b"\r\n").lstrip(b"\xef\xbb\xbf").decode(whole.encoding).startswith("response_id")
-    got, first = [], 2
-    for data, records in blocks:
-        src = Source(str(path), whole.format, io.BytesIO(header + data), whole.encoding, "", False, collect=True,
-                     counts=Replaced(), first_row=first, delimiter=whole.delimiter)
-        got += _rows(FORMATS[whole.format](src))
-        first += records
+        pieces = csv_blocks(fp, whole.encoding, whole.delimiter, size, by_quotes=by_quotes)
+        header = next(pieces).data
+        assert header.rstrip(b"\r\n").lstrip(b"\xef\xbb\xbf").decode(whole.encoding).startswith("response_id")
+        data_seen = header
+        while True:
+            for block in pieces:
+                src = Source(str(path), whole.format, io.BytesIO(header + block.data), whole.encoding, "", False,
+                             collect=True, counts=Replaced(), first_row=first, delimiter=whole.delimiter)
+                table = FORMATS[whole.format](src)
+                rows = _rows(table)
+                if table.quote_cut() and not block.final:
+                    assert by_quotes, "an exact cut is never inside a quoted cell"
+                    recuts += 1
+                    fp.seek(block.offset)
+                    pieces = csv_blocks(fp, whole.encoding, whole.delimiter, size, at=block.offset, header=False)
+                    break
+                assert block.offset == len(data_seen)
+                data_seen += block.data
+                got += rows
+                first = table.last_row() + 1
+            else:
+                break
+    assert data_seen == path.read_bytes()
     assert got == expected
+    if kind == "stray quote" and by_quotes and size < 1 << 20:
+        assert recuts == 1  # then cut exactly to the end
     whole.close()
 
 
@@ -132,8 +154,17 @@ def test_two_workers_on_blocks_write_what_one_process_writes(tmp_path, monkeypat
 
     monkeypatch.setattr(batch._Run, "label_in_blocks", spy)
     monkeypatch.setattr(batch, "BLOCK_BYTES", 50)  # many blocks, some cut inside quoted cells
+    cuts = []
+    real_blocks = batch.csv_blocks
+
+    def blocks(*args, **kw):
+        cuts.append(kw.get("by_quotes", False))
+        return real_blocks(*args, **kw)
+
+    monkeypatch.setattr(batch, "csv_blocks", blocks)
     two = _run(tmp_path, src, 2, "two.csv")
     assert used == [True]
+    assert cuts == ([True, False] if kind == "stray quote" else [True])  # read again, exactly, after a wrong cut
     assert two == one
     excel_one = _run(tmp_path, src, 1, "x1.csv", excel=True)
     assert _run(tmp_path, src, 2, "x2.csv", excel=True) == excel_one

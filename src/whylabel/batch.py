@@ -360,13 +360,18 @@ class _Blocks:
 _BLOCKS: _Blocks | None = None
 
 
-def _label_block(data: bytes, first_row: int) -> tuple:
+RECUT = "recut"  # a block's reader met a quote not closed by its end: it was cut inside a quoted cell
+
+
+def _label_block(data: bytes, final: bool) -> tuple | str:
     """Read, label and format one block in a worker: (output text, rejects as (row, reason, raw),
-    rows read, rows needing review, count per reason + "none")."""
+    rows read, rows needing review, count per reason + "none", row numbers taken). Rows are
+    numbered from 2 (the parent adds the rows before the block); RECUT when the block was cut
+    inside a quoted cell."""
     ctx, labeler = _BLOCKS, _WORKER
     assert ctx is not None and labeler is not None, "worker not initialised"
     src = Source(ctx.name, ctx.format, io.BytesIO(ctx.header + data), ctx.encoding, "", False, collect=True,
-                 counts=Replaced(bytes=ctx.replaced_bytes), first_row=first_row, delimiter=ctx.separator)
+                 counts=Replaced(bytes=ctx.replaced_bytes), delimiter=ctx.separator)
     table = FORMATS[ctx.format](src)
     out = io.StringIO()
     writer = TableWriter(out, ctx.columns, excel=ctx.excel, delimiter=ctx.delimiter, header=False)
@@ -375,9 +380,13 @@ def _label_block(data: bytes, first_row: int) -> tuple:
                     strict=False, chunk_size=ctx.chunk_size, progress=None, store=None)
     label = run._label_of(labeler)
     for chunk in run.chunks():
+        if not final and table.quote_cut():
+            return RECUT
         for _ in run.emit(chunk, label(chunk.texts, _langs(chunk.langs))):
             pass
-    return out.getvalue(), run.bad, summary.rows_read, summary.needs_review, run.reason_counts
+    if not final and table.quote_cut():
+        return RECUT
+    return out.getvalue(), run.bad, summary.rows_read, summary.needs_review, run.reason_counts, table.last_row() - 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -790,49 +799,66 @@ class _Run:
 
     def label_in_blocks(self, blocks: _Blocks, spec: LabelerSpec, workers: int,
                         labeler: Labeler) -> Iterator[ItemRecord]:
-        """The parent reads the file in blocks cut at record boundaries and writes the workers'
-        formatted text in order; the workers parse, label and format (no per-row work here)."""
+        """The parent cuts the file into blocks at record boundaries and writes the workers'
+        formatted text in order; the workers parse, label and format (no per-row work here).
+        Blocks are cut by counting quotes; should one turn out cut inside a quoted cell (a stray
+        quote in an unquoted cell), the rest of the file is cut by parsing it (`csv_blocks`)."""
         global _WORKER, _BLOCKS
-
         labeler.warm()
         gc.freeze()  # what is loaded stays out of the collector's way: no scans, no copied pages
         ctx = multiprocessing.get_context("fork")
-        inflight: deque[tuple[int, Future]] = deque()
+        inflight: deque[tuple[int, int, Future]] = deque()
+        limit = IN_FLIGHT_PER_WORKER * workers
         pool = None
         _WORKER = labeler
         try:
             with open(self.table.path, "rb") as fp:
-                pieces = csv_blocks(fp, self.table.encoding, self.table.delimiter or ",", BLOCK_BYTES,
-                                    first=min(BLOCK_BYTES, FIRST_BLOCK_BYTES))
-                blocks.header = next(pieces)[0]
+                enc, sep = self.table.encoding, self.table.delimiter or ","
+                pieces = csv_blocks(fp, enc, sep, BLOCK_BYTES, first=min(BLOCK_BYTES, FIRST_BLOCK_BYTES),
+                                    by_quotes=True)
+                blocks.header = next(pieces).data
                 _BLOCKS = blocks  # inherited by the workers, made at the first submit
                 pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                            initargs=(spec, os.getpid()))
-                row = 2
-                for data, records in pieces:
-                    inflight.append((len(data), pool.submit(_label_block, data, row)))
-                    row += records
-                    if len(inflight) >= IN_FLIGHT_PER_WORKER * workers:
-                        size, fut = inflight.popleft()
-                        self._emit_block(size, fut.result())
-                while inflight:
-                    size, fut = inflight.popleft()
-                    self._emit_block(size, fut.result())
+                row = 2  # the number of the next block's first row
+                while True:
+                    recut = None
+                    for data, offset, final in pieces:
+                        inflight.append((offset, len(data), pool.submit(_label_block, data, final)))
+                        while len(inflight) >= limit and recut is None:
+                            row, recut = self._emit_block(row, inflight.popleft())
+                        if recut is not None:
+                            break
+                    while inflight and recut is None:
+                        row, recut = self._emit_block(row, inflight.popleft())
+                    if recut is None:
+                        break
+                    for _, _, fut in inflight:  # cut after a wrong cut: their results are not used
+                        fut.cancel()
+                    inflight.clear()
+                    fp.seek(recut)
+                    pieces = csv_blocks(fp, enc, sep, BLOCK_BYTES, at=recut, header=False)
             return
             yield  # a generator like the other paths: nothing for a store here
         finally:
-            for _, fut in inflight:
+            for _, _, fut in inflight:
                 fut.cancel()
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
             gc.unfreeze()
             _WORKER = _BLOCKS = None
 
-    def _emit_block(self, size: int, result: tuple) -> None:
-        text, bad, rows_read, review, counts = result
+    def _emit_block(self, row: int, block: tuple[int, int, Future]) -> tuple[int, int | None]:
+        """Write a block's result: (the next block's first row number, None), or (row, its offset)
+        when it has to be read again, cut exactly."""
+        offset, size, fut = block
+        result = fut.result()
+        if result == RECUT:
+            return row, offset
+        text, bad, rows_read, review, counts, taken = result
         self.summary.rows_read += rows_read
         for number, reason, raw in bad:
-            self.reject(BadRow(number, reason, raw))
+            self.reject(BadRow(number + row - 2, reason, raw))
         self.summary.needs_review += review
         for i, c in enumerate(counts):
             self.reason_counts[i] += c
@@ -842,6 +868,7 @@ class _Run:
         if self.progress:
             fraction = min(self._bytes_done / self.size, 1.0) if self.size else None
             self.progress(self.rows_done, fraction)
+        return row + taken, None
 
     def _report(self, rows: int) -> None:
         """Rows written so far; the byte position read, scaled back by the rows still in flight."""

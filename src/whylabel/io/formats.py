@@ -12,7 +12,7 @@ import json
 import re
 import sys
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from ..errors import InputError
 from .sniff import pick_delimiter
@@ -64,14 +64,18 @@ def read_csv(src: Source) -> Table:
         seen.add(c)
     ncols = len(columns)
 
+    seen = [src.first_row - 1, False]  # the last row number taken; a quoted cell cut by the end
+
     def numbered() -> Iterator[Row | BadRow]:
         number = src.first_row - 1
         while True:
             number += 1
+            seen[0] = number
             record.clear()
             try:
                 values = next(reader)
             except StopIteration:
+                seen[0] = number - 1
                 return
             except csv.Error as exc:
                 reason = f"broken {FMT} ({exc})"
@@ -85,6 +89,7 @@ def read_csv(src: Source) -> Table:
             if not values:  # a blank line
                 continue
             if at_end[0]:  # the csv module returns a quoted cell cut by the end of the input as a row
+                seen[1] = True
                 column = columns[len(values) - 1] if len(values) <= ncols else None
                 yield src.bad(BadRow(number, "a quote opened here is never closed", raw_text("".join(record)),
                                      column), "row")
@@ -105,7 +110,7 @@ def read_csv(src: Source) -> Table:
 
     return Table(name, fmt, src.encoding, columns, numbered(), "row", src.fp,
                  last_raw=lambda: raw_text("".join(record)), last_record=last_record if delimiter == "," else None,
-                 delimiter=delimiter)
+                 delimiter=delimiter, last_row=lambda: seen[0], quote_cut=lambda: seen[1])
 
 
 # The encodings a CSV file can be cut into blocks in: every line end and quote is one byte that
@@ -113,17 +118,27 @@ def read_csv(src: Source) -> Table:
 BLOCK_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "cp1252": "cp1252"}
 
 
-def csv_blocks(fp: IO[bytes], encoding: str, delimiter: str, size: int = 1 << 20,
-               first: int | None = None) -> Iterator[tuple[bytes, int]]:
-    """A CSV file's bytes cut into blocks of about `size` bytes at record boundaries, as
-    `read_csv` parses the whole file: (block, records in it, blank lines and broken records
-    counted, as its row numbers count them). The first block is the header record alone.
+class CsvBlock(NamedTuple):
+    data: bytes
+    offset: int  # where it starts in the file
+    final: bool  # it ends where the file ends
 
-    A block read on its own (its `Source.first_row` set, the header's bytes before it) gives the
-    rows that reading the whole file gives there: the csv module starts each record afresh, so a
-    block that starts where a record starts reads the same. The last record of a block is left for
-    the next one (it may be a quoted cell cut by the block's end), except at the end of the file.
-    `first` bytes are read first (a small first block: the first rows come back sooner).
+
+def csv_blocks(fp: IO[bytes], encoding: str, delimiter: str, size: int = 1 << 20, first: int | None = None,
+               *, at: int = 0, header: bool = True, by_quotes: bool = False) -> Iterator[CsvBlock]:
+    """A CSV file's bytes (from offset `at`, where `fp` is) cut into blocks of about `size` bytes
+    at record boundaries, as `read_csv` parses the whole file; with `header`, the first block is
+    the header record alone. `first` bytes are read first (the first rows come back sooner).
+
+    A block read on its own (`Source.first_row` set, the header's bytes before it) gives the rows
+    that reading the whole file gives there: the csv module starts each record afresh, so a block
+    that starts where a record starts reads the same.
+    - Exact (default): each block is parsed with the csv module to find its last record's end
+      (its last record is left for the next block: it may be a quoted cell cut by the block's end).
+    - `by_quotes`: cut at the last line end with an even number of quotes before it: no parsing,
+      right for any CSV a program wrote. A quote inside an unquoted cell (`5" screen`) can make
+      it cut inside a quoted cell; the block's reader then finds a quote never closed before the
+      block's end (`Table.quote_cut`), and the caller reads on from there exactly.
     """
     scan = BLOCK_ENCODINGS[encoding]
 
@@ -133,7 +148,7 @@ def csv_blocks(fp: IO[bytes], encoding: str, delimiter: str, size: int = 1 << 20
     Dialect.delimiter = delimiter
     if csv.field_size_limit() < FIELD_LIMIT:
         csv.field_size_limit(FIELD_LIMIT)
-    pending, at_eof, header = b"", False, True
+    pending, at_eof = b"", False
     while True:
         if not at_eof:
             more = fp.read(first or size)
@@ -142,35 +157,55 @@ def csv_blocks(fp: IO[bytes], encoding: str, delimiter: str, size: int = 1 << 20
             pending += more
         if not pending:
             return
+        if by_quotes and not header and len(pending) > 16 * max(size, 1 << 16):
+            by_quotes = False  # a quote that never closes: the csv module's own limits decide
         # Up to the last complete line end ("\r" only where the next byte shows it is not "\r\n").
         cut = len(pending) if at_eof else max(pending.rfind(b"\n"), pending.rfind(b"\r", 0, len(pending) - 1)) + 1
         if not cut:
             continue
-        text = pending[:cut].decode(scan, "surrogateescape")  # encodes back to the same bytes
-        stream = io.StringIO(text, newline="")
-        reader = csv.reader(stream, Dialect)
-        tell = stream.tell
-        ends: list[int] = []
-        while True:
-            try:
-                next(reader)
-            except StopIteration:
-                break
-            except csv.Error:
-                pass
-            ends.append(tell())
-            if header:
-                break
-        keep = len(ends) if at_eof or header else len(ends) - 1
-        if keep <= 0:
-            continue  # one record, perhaps cut: read on
-        end = ends[keep - 1]
-        if end < len(text):
-            end = end if text.isascii() else len(text[:end].encode(scan, "surrogateescape"))
+        if by_quotes and not header and not at_eof and pending.count(b"\r", 0, cut) == pending.count(b"\r\n", 0, cut):
+            end = cut  # line ends are "\n" (or "\r\n") only
+            quotes = pending.count(b'"', 0, end)
+            while quotes % 2 and end:
+                before = pending.rfind(b"\n", 0, end - 1) + 1
+                quotes -= pending.count(b'"', before, end)
+                end = before
+            if not end:
+                continue  # inside one quoted cell: read on
         else:
-            end = cut
-        yield pending[:end], keep
+            end = _last_record_end(pending, cut, scan, Dialect, keep_last=at_eof or header, header=header)
+            if end is None:
+                continue  # one record, perhaps cut: read on
+        yield CsvBlock(pending[:end], at, at_eof and end == len(pending))
+        at += end
         pending, header = pending[end:], False
+
+
+def _last_record_end(pending: bytes, cut: int, scan: str, dialect: type, *, keep_last: bool,
+                     header: bool) -> int | None:
+    """Where the block's records end (bytes), parsed with the csv module; None: not one whole record."""
+    text = pending[:cut].decode(scan, "surrogateescape")  # encodes back to the same bytes
+    stream = io.StringIO(text, newline="")
+    reader = csv.reader(stream, dialect)
+    tell = stream.tell
+    ends: list[int] = []
+    while True:
+        try:
+            next(reader)
+        except StopIteration:
+            break
+        except csv.Error:
+            pass
+        ends.append(tell())
+        if header:
+            break
+    keep = len(ends) if keep_last else len(ends) - 1
+    if keep <= 0:
+        return None
+    end = ends[keep - 1]
+    if end >= len(text):
+        return cut
+    return end if text.isascii() else len(text[:end].encode(scan, "surrogateescape"))
 
 
 @register_format("jsonl")

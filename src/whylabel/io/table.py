@@ -64,6 +64,10 @@ class Table:
     delimiter: str | None = None
     # A number in a text cell is that text: a spreadsheet stores the answer "10" as a number.
     numbers_are_text: bool = False
+    # CSV: the last row number taken so far (a blank line takes one), and whether the input ended
+    # inside a quoted cell (read on its own, a block cut there: `whylabel.io.formats.csv_blocks`).
+    last_row: Callable[[], int] = lambda: 0
+    quote_cut: Callable[[], bool] = lambda: False
 
     def bytes_read(self) -> int:
         """How far the reader is into the file, for a progress bar."""
