@@ -10,8 +10,14 @@ output keeps the input's separator (in UTF-8; `excel=True`: `;` with a BOM).
 - An input that is not a table, or a model that does not fit the codebook, raises before any
   output exists. OUT and the rejects file appear only complete (temp file + rename); with a store,
   the rows and their suggestions are one transaction.
-- Memory is bounded by the chunks in flight (4 per worker), not by the input size. Workers get
-  texts only and send back ready-made cells, so the parent only parses, joins and writes.
+- Memory is bounded by the chunks in flight (4 per worker), not by the input size.
+- Where the rows go (the output is the same bytes on every path): one worker labels in-process;
+  with more, a CSV/TSV file (UTF-8 or Windows-1252) to a CSV output takes the block path: the
+  parent cuts the file into ~1 MiB blocks at record boundaries (`whylabel.io.formats.csv_blocks`,
+  no parsing), each worker reads, labels and formats a block as the in-process path would, and the
+  parent writes the text back in order and numbers the rejects; anything else (stdin, JSON,
+  .xlsx, a store, redaction) goes row by row through the parent, the workers getting texts and
+  sending back cells.
 This module never imports click or Textual; spaCy and scikit-learn load with the suggester.
 """
 
