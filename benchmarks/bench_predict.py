@@ -68,14 +68,15 @@ def tokenizer_floor(path: Path, chunk: int = 2000) -> dict:
 
     tok = {"en": spacy.blank("en").tokenizer, "nl": spacy.blank("nl").tokenizer}
     n = tokens = chars = 0
-    spent = 0.0
+    spent = cpu = 0.0
 
     def run(texts: list[str], langs: list[str]) -> None:
-        nonlocal tokens, spent
-        t = time.perf_counter()
+        nonlocal tokens, spent, cpu
+        t, c = time.perf_counter(), time.process_time()
         for text, lang in zip(texts, langs):
             tokens += len(tok.get(lang, tok["en"])(text))
         spent += time.perf_counter() - t
+        cpu += time.process_time() - c
 
     with open(path, encoding="utf-8", newline="") as f:
         texts, langs = [], []
@@ -90,7 +91,7 @@ def tokenizer_floor(path: Path, chunk: int = 2000) -> dict:
         if texts:
             run(texts, langs)
     return {"texts": n, "seconds": round(spent, 2), "texts_per_s": round(n / spent), "tokens": tokens,
-            "mean_chars": round(chars / n, 1)}
+            "mean_chars": round(chars / n, 1), "cpu_s": round(cpu, 2)}
 
 
 def encoder_floor(path: Path, chunk: int = 64) -> dict:
@@ -363,6 +364,12 @@ def main() -> None:
             around = [f["texts_per_s"] for f in floors[r["round"]:r["round"] + 2] if f["texts_per_s"]]
             r["floor_texts_per_s"] = round(sum(around) / len(around)) if around else None
             r["vs_floor"] = round(r["rows_per_s"] / r["floor_texts_per_s"], 3) if around else None
+            cpu = [f["cpu_s"] for f in floors[r["round"]:r["round"] + 2] if f.get("cpu_s")]
+            if cpu and "user_s" in r:
+                # CPU per row (all processes, start-up included) against the floor's CPU per text:
+                # what the cores cost, whoever else used them meanwhile.
+                r["cpu_us_per_row"] = round((r["user_s"] + r.get("sys_s", 0)) / rows * 1e6, 1)
+                r["floor_cpu_us_per_text"] = round(sum(cpu) / len(cpu) / rows * 1e6, 1)
             w = r["workers"]
             if "floor_alongside" in r:
                 print(f"{rows:>9,} rows  floor alongside the 1-worker run (the other core, same texts, same time): "
@@ -374,7 +381,8 @@ def main() -> None:
                   f"{r['rows_per_s']:>7,} rows/s  {ratio}  first rows at {r['first_rows_s']} s  "
                   f"peak RSS {r.get('max_rss_mib_time_v', '?')} MiB (largest process, time -v); all processes: "
                   f"RSS {r['tree_peak_rss_mib']} MiB, PSS {r['tree_peak_pss_mib']} MiB; cores used "
-                  f"{r.get('cores_used', '?')}, other processes took {r.get('others_cpu_s', '?')} CPU-s meanwhile",
+                  f"{r.get('cores_used', '?')}, other processes took {r.get('others_cpu_s', '?')} CPU-s meanwhile; "
+                  f"CPU {r.get('cpu_us_per_row', '?')} us/row (floor {r.get('floor_cpu_us_per_text', '?')} us/text)",
                   flush=True)
         for w in args.workers:
             ratios = sorted(r["vs_floor"] for r in size["runs"] if r["workers"] == w and r["vs_floor"])
