@@ -203,3 +203,14 @@ def test_the_real_words_model_gives_the_same_bytes_on_blocks(cli, tmp_path, monk
     assert Path("one.rejects.csv").read_bytes() == Path("two.rejects.csv").read_bytes()
     s1, s2 = json.loads(r1.stdout), json.loads(r2.stdout)
     assert s1["reasons"] == s2["reasons"] and s1["needs_review"] == s2["needs_review"]
+
+
+def test_a_cell_that_reads_as_a_formula_is_neutralised_however_it_is_quoted(tmp_path):
+    """`""=x` is an empty quoted start followed by =x: the csv module reads "=x", a formula."""
+    src = tmp_path / "week.csv"
+    src.write_text('id,text,note\nR1,te duur,""=HYPERLINK(1)\nR2,"=1+1 klopt niet",ok\nR3,prima,-\n', encoding="utf-8")
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}.csv"
+        predict(str(src), batch.load_codebook(), out=str(out), workers=workers, factory=echo)
+        rows = [line.split(",")[:3] for line in out.read_text(encoding="utf-8").splitlines()[1:]]
+        assert rows == [["R1", "te duur", "'=HYPERLINK(1)"], ["R2", "'=1+1 klopt niet", "ok"], ["R3", "prima", "'-"]]

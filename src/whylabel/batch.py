@@ -651,9 +651,10 @@ class _Run:
                                        and self.writer.delimiter == "," and self.redactor is None) else None
         redact = self.redactor.row if self.redactor is not None else None
         formula = _FORMULA
-        # A record with no cell starting like a formula (conservative: a separator inside a quoted
-        # cell may match too, and then the cells are checked one by one).
-        after_separator = re.compile(f"{re.escape(table.delimiter or ',')}\"?[=+\\-@\t\r]").search
+        # A cell that may start like a formula, in a record: after a separator and any quotes
+        # (`,""=x` reads as "=x"). Conservative: a separator inside a quoted cell may match too, and
+        # then the cells are checked one by one.
+        after_separator = re.compile(f"{re.escape(table.delimiter or ',')}\"*[=+\\-@\t\r]").search
         first = formula | {'"'}
         langs: dict[Any, str | None] = {}
         chunk = _Chunk()
@@ -703,12 +704,12 @@ class _Run:
             if not keep_cells:  # into the store only: nothing to write
                 pass
             elif as_csv and from_csv and len(row) == ncols:
-                raw = record() if record is not None else table.last_raw()
-                plain = (raw[:1] not in first and after_separator(raw) is None) \
+                raw = record() if record is not None else None
+                plain = (raw is not None and raw[:1] not in first and after_separator(raw) is None) \
                     or formula.isdisjoint([v[:1] for v in row.values()])
                 # Copied as read only when nothing in it needs quoting: no quote, no line break
                 # (a lenient reader's record may be quoted in ways other readers split differently).
-                if record is not None and plain and '"' not in raw and "\r" not in raw.rstrip("\r\n"):
+                if raw is not None and plain and '"' not in raw and "\r" not in raw.rstrip("\r\n"):
                     chunk.cells.append(raw.rstrip("\r\n"))
                 elif plain:
                     chunk.cells.append(list(row.values()))
