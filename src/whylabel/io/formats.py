@@ -128,11 +128,12 @@ def csv_blocks(fp: IO[bytes], encoding: str, delimiter: str, size: int = 1 << 20
                *, at: int = 0, header: bool = True, by_quotes: bool = False) -> Iterator[CsvBlock]:
     """A CSV file's bytes (from offset `at`, where `fp` is) cut into blocks of about `size` bytes
     at record boundaries, as `read_csv` parses the whole file; with `header`, the first block is
-    the header record alone. `first` bytes are read first (the first rows come back sooner).
+    the header record alone.
 
     A block read on its own (`Source.first_row` set, the header's bytes before it) gives the rows
     that reading the whole file gives there: the csv module starts each record afresh, so a block
-    that starts where a record starts reads the same.
+    that starts where a record starts reads the same. The first block after the header comes from
+    the first `first` bytes read (the first rows come back sooner).
     - Exact (default): each block is parsed with the csv module to find its last record's end
       (its last record is left for the next block: it may be a quoted cell cut by the block's end).
     - `by_quotes`: cut at the last line end with an even number of quotes before it: no parsing,
@@ -148,13 +149,13 @@ def csv_blocks(fp: IO[bytes], encoding: str, delimiter: str, size: int = 1 << 20
     Dialect.delimiter = delimiter
     if csv.field_size_limit() < FIELD_LIMIT:
         csv.field_size_limit(FIELD_LIMIT)
-    pending, at_eof = b"", False
+    pending, at_eof, read = b"", False, True
     while True:
-        if not at_eof:
+        if read and not at_eof:
             more = fp.read(first or size)
-            first = None
             at_eof = not more
             pending += more
+        read = True
         if not pending:
             return
         if by_quotes and not header and len(pending) > 16 * max(size, 1 << 16):
@@ -178,6 +179,10 @@ def csv_blocks(fp: IO[bytes], encoding: str, delimiter: str, size: int = 1 << 20
                 continue  # one record, perhaps cut: read on
         yield CsvBlock(pending[:end], at, at_eof and end == len(pending))
         at += end
+        if header:
+            read = first is None  # with `first`, the first rows come from the header's read
+        else:
+            first = None
         pending, header = pending[end:], False
 
 
