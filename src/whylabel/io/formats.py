@@ -151,7 +151,7 @@ def csv_blocks(fp: IO[bytes], encoding: str, delimiter: str, size: int = 1 << 20
         csv.field_size_limit(FIELD_LIMIT)
     pending, at_eof, read = b"", False, True
     while True:
-        if read and not at_eof:
+        if (read or not pending) and not at_eof:
             more = fp.read(first or size)
             at_eof = not more
             pending += more
