@@ -6,7 +6,12 @@ text is sampled with replacement and lightly varied (a greeting, an order number
 of the first letter, a trimmed last sentence), so no two adjacent rows are byte-identical but the
 words stay real. The output is an ordinary survey-tool style CSV in benchmarks/out/ (gitignored).
 
+`--short` keeps what most feedback is, short texts (mean ~230 characters): support tweets, clothing
+reviews and Dutch restaurant sentences, weighted as SHORT_WEIGHTS says, and of the complaint
+narratives only those of at most SHORT_CFPB_MAX characters.
+
     python benchmarks/build_corpus.py --rows 1000000            # benchmarks/out/corpus_1000000.csv
+    python benchmarks/build_corpus.py --rows 1000000 --short    # benchmarks/out/corpus_short_1000000.csv
     python benchmarks/build_corpus.py --rows 100000 --seed 1
 """
 
@@ -58,6 +63,15 @@ GREETINGS = {"en": ["Hi, ", "Hello, ", "Dear team, ", "Re: ", ""], "nl": ["Hoi, 
 CLOSINGS = {"en": [" Thanks.", " Regards", " Please help!", ""], "nl": [" Groet", " Bedankt.", ""]}
 
 
+# Rows per source in a --short corpus, relative (tweets and reviews; the mean lands near 230 chars).
+SHORT_WEIGHTS = {"clothing": 5, "ibm_tweets": 2, "twcs": 1, "absa_nl": 1, "cfpb": 1}
+SHORT_CFPB_MAX = 400  # complaint narratives kept in a --short corpus: the short ones only
+
+
+def corpus_name(rows: int, short: bool = False) -> str:
+    return f"corpus_short_{rows}.csv" if short else f"corpus_{rows}.csv"
+
+
 def vary(rng: random.Random, lang: str, text: str) -> str:
     r = rng.random()
     if r < 0.25:
@@ -73,10 +87,14 @@ def vary(rng: random.Random, lang: str, text: str) -> str:
     return text
 
 
-def build(rows: int, out: Path, seed: int = 0) -> dict:
+def build(rows: int, out: Path, seed: int = 0, short: bool = False) -> dict:
     rng = random.Random(seed)
     sources = load_sources()
-    names = sorted(sources)
+    if short:
+        sources["cfpb"] = [(lang, t) for lang, t in sources["cfpb"] if len(t) <= SHORT_CFPB_MAX]
+        names = [n for n in sorted(sources) for _ in range(SHORT_WEIGHTS[n])]
+    else:
+        names = sorted(sources)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".part")
     chars = 0
@@ -92,18 +110,19 @@ def build(rows: int, out: Path, seed: int = 0) -> dict:
             w.writerow([f"R-{i:07d}", f"2026-11-{day:02d}", src, lang, rng.randint(1, 5), text])
     tmp.replace(out)
     return {"rows": rows, "path": str(out), "bytes": out.stat().st_size, "mean_chars": round(chars / rows, 1),
-            "sources": {n: len(sources[n]) for n in names}}
+            "sources": {n: len(sources[n]) for n in sorted(set(names))}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--short", action="store_true", help="Short texts only (tweets, reviews; mean ~230 chars).")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args()
-    out = args.output or OUT / f"corpus_{args.rows}.csv"
+    out = args.output or OUT / corpus_name(args.rows, args.short)
     t = time.perf_counter()
-    info = build(args.rows, out, args.seed)
+    info = build(args.rows, out, args.seed, args.short)
     info["seconds"] = round(time.perf_counter() - t, 1)
     print(json.dumps(info))
 

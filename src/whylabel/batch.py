@@ -11,17 +11,26 @@ a Parquet input's column types (`output_types`).
 - An input that is not a table, or a model that does not fit the codebook, raises before any
   output exists. OUT and the rejects file appear only complete (temp file + rename); with a store,
   the rows and their suggestions are one transaction.
-- Memory is bounded by the chunks in flight (4 per worker), not by the input size. Workers get
-  texts only and send back ready-made cells, so the parent only parses, joins and writes.
+- Memory is bounded by the chunks in flight (4 per worker), not by the input size.
+- Where the rows go (the output is the same bytes on every path): one worker labels in-process;
+  with more, a CSV/TSV file (UTF-8 or Windows-1252) to a CSV output takes the block path: the
+  parent cuts the file into ~1 MiB blocks at record boundaries (`whylabel.io.formats.csv_blocks`,
+  no parsing), each worker reads, labels and formats a block as the in-process path would, and the
+  parent writes the text back in order and numbers the rejects; anything else (stdin, JSON,
+  .xlsx, a store, redaction) goes row by row through the parent, the workers getting texts and
+  sending back cells.
 This module never imports click or Textual; spaCy and scikit-learn load with the suggester.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
+import io
 import json
 import multiprocessing
 import os
+import re
 import signal
 import time
 from collections import deque
@@ -35,9 +44,11 @@ import numpy as np
 
 from .codebook import Codebook, load_codebook
 from .errors import InputError
-from .export import _FORMULA_START, TableWriter, atomic_output, format_from_name, neutralise, open_writer
-from .ingest import RowOptions, cell, guess_columns, header_options, not_text, too_long
-from .io import STDIN, BadRow, Table, open_table
+from .export import _FORMULA_START, TableWriter, atomic_output, csv_quoted, format_from_name, neutralise, open_writer
+from .ingest import MAX_TEXT_CHARS, RowOptions, cell, guess_columns, header_options, not_text, too_long
+from .io import FORMATS, STDIN, BadRow, Source, Table, open_table
+from .io.formats import BLOCK_ENCODINGS, csv_blocks
+from .io.table import Replaced
 from .records import ItemRecord
 from .store import ImportCounts, Store
 from .suggestion import Suggester, SuggesterFactory, suggest_batch
@@ -47,6 +58,9 @@ DEFAULT_CHUNK_SIZE = 2000
 # Chunks handed out per worker before the parent waits for the oldest: enough that one slow chunk
 # (a run of long complaints) does not leave the other workers idle, few enough to keep memory flat.
 IN_FLIGHT_PER_WORKER = 4
+# Bytes of a CSV file the parent hands a worker at a time on the block path (~4,000 short rows).
+BLOCK_BYTES = 1 << 20
+FIRST_BLOCK_BYTES = 1 << 16  # the first rows are written sooner
 OUTPUT_FORMATS = ("csv", "jsonl", "xlsx", "parquet")
 REJECT_COLUMNS = ("row", "reason", "raw")
 _FORMULA = frozenset(_FORMULA_START)  # first characters a spreadsheet would run as a formula
@@ -145,6 +159,19 @@ class Labeler:
 
     def label(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> tuple:
         """(cells per row, rows needing review, count per reason + "none", suggestion rows or None)."""
+        columns, review, counts, kept = self._columns(texts, langs)
+        return list(zip(*columns)), review, counts, kept
+
+    def label_csv(self, texts: Sequence[str], langs: Sequence[str | None] | None, delimiter: str,
+                  lineterminator: str) -> tuple:
+        """As `label`, with each row's cells as the end of its CSV line: the separator, the cells
+        (quoted as `TableWriter` quotes them) and the line end; `csv_cells` only. Joined a column
+        at a time, so that a worker hands back text and the parent only writes it."""
+        columns, review, counts, kept = self._columns(texts, langs)
+        columns = [csv_quoted(col, delimiter) for col in columns]
+        return [delimiter + line + lineterminator for line in map(delimiter.join, zip(*columns))], review, counts, kept
+
+    def _columns(self, texts: Sequence[str], langs: Sequence[str | None] | None) -> tuple:
         b = suggest_batch(self.suggester, texts, langs, self.names)
         n, R = len(texts), len(self.names)
         if len(b) != n:
@@ -156,24 +183,26 @@ class Labeler:
         else:
             masks = list(map(tuple, chosen.tolist()))
         counts = [*chosen.sum(axis=0).tolist(), int((~chosen.any(axis=1)).sum())]
-        cells = [self._mask_cells(m) for m in masks]
+        by_mask = self._by_mask
+        for m in set(masks).difference(by_mask):
+            self._mask_cells(m)
+        cells = list(map(by_mask.__getitem__, masks))
         evidence = self._evidence(b, P, chosen)
         conf = b.confidences()
         if self.csv_cells:
             columns = [[c[0] for c in cells], [c[1] for c in cells], *_fixed4(P.T), *_fixed4(conf[None, :]),
-                       ["1" if u else "0" for u in unsure.tolist()], evidence]
+                       list(map(("0", "1").__getitem__, unsure.tolist())), evidence]
         else:
             columns = [[c[0] if self.reasons_as_text else list(c[2]) for c in cells], [c[1] for c in cells],
                        *([round(p, 4) for p in col] for col in P.T.tolist()), [round(c, 4) for c in conf.tolist()],
                        [int(u) for u in unsure.tolist()], evidence]
-        rows = list(zip(*columns))
         kept = [s.to_row(0, self.model_id) for s in b.suggestions()] if self.keep else None
         encoder_id = getattr(self.suggester, "encoder_id", None)
         if kept is not None and encoder_id and getattr(b, "vectors", None) is not None:
             # The vectors read here are kept with the items: no retrain or suggest encodes them again.
             for row, vector in zip(kept, b.vectors.astype(np.float16)):
                 row["vector"], row["encoder"] = vector.tobytes(), encoder_id
-        return rows, int(unsure.sum()), counts, kept
+        return columns, int(unsure.sum()), counts, kept
 
     def _in_codebook_order(self, b: Any) -> tuple[np.ndarray, np.ndarray]:
         if tuple(b.reasons) == tuple(self.names):
@@ -314,6 +343,57 @@ def _init_worker(spec: LabelerSpec, parent_pid: int | None = None) -> None:
 def _label_in_worker(texts: list[str], langs: list[str | None] | None) -> tuple:
     assert _WORKER is not None, "worker not initialised"
     return _WORKER.label(texts, langs)
+
+
+@dataclass
+class _Blocks:
+    """What a worker needs to read, label and write a block of a CSV file's records exactly as the
+    parent would have (`_Run.label_in_blocks`); set before the workers fork."""
+
+    name: str
+    format: str
+    encoding: str
+    separator: str  # the input's
+    header: bytes  # the file's header record, read before each block
+    replaced_bytes: int
+    cols: Any
+    opts: RowOptions
+    columns: list[str]  # the output header
+    delimiter: str | None
+    excel: bool
+    chunk_size: int
+
+
+_BLOCKS: _Blocks | None = None
+
+
+RECUT = "recut"  # a block's reader met a quote not closed by its end: it was cut inside a quoted cell
+
+
+def _label_block(data: bytes, final: bool) -> tuple | str:
+    """Read, label and format one block in a worker: (output text, rejects as (row, reason, raw),
+    rows read, rows needing review, count per reason + "none", row numbers taken). Rows are
+    numbered from 2 (the parent adds the rows before the block); RECUT when the block was cut
+    inside a quoted cell."""
+    ctx, labeler = _BLOCKS, _WORKER
+    assert ctx is not None and labeler is not None, "worker not initialised"
+    src = Source(ctx.name, ctx.format, io.BytesIO(ctx.header + data), ctx.encoding, "", False, collect=True,
+                 counts=Replaced(bytes=ctx.replaced_bytes), delimiter=ctx.separator)
+    table = FORMATS[ctx.format](src)
+    out = io.StringIO()
+    writer = TableWriter(out, ctx.columns, excel=ctx.excel, delimiter=ctx.delimiter, header=False)
+    summary = PredictSummary(input=ctx.name, output=None, rejects=None)
+    run = _BlockRun(table, ctx.cols, labeler.codebook, ctx.opts, summary, stack=None, writer=writer,  # type: ignore[arg-type]
+                    strict=False, chunk_size=ctx.chunk_size, progress=None, store=None)
+    label = run._label_of(labeler)
+    for chunk in run.chunks():
+        if not final and table.quote_cut():
+            return RECUT
+        for _ in run.emit(chunk, label(chunk.texts, _langs(chunk.langs))):
+            pass
+    if not final and table.quote_cut():
+        return RECUT
+    return out.getvalue(), run.bad, summary.rows_read, summary.needs_review, run.reason_counts, table.last_row() - 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,8 +548,12 @@ def predict(
                                                          types=output_types(table, written_input, codebook, out_format)))
             run = _Run(table, cols, codebook, opts, summary, stack=stack, writer=writer, strict=strict,
                        chunk_size=chunk_size, progress=progress, store=store, redactor=redactor)
+            blocks = _blocks_for(table, cols, opts, header, writer, excel, chunk_size) \
+                if workers > 1 and store is None and redactor is None else None
             if workers == 1:
                 labels = run.label_in_process(local)
+            elif blocks is not None:
+                labels = run.label_in_blocks(blocks, spec, workers, local)
             else:
                 labels = run.label_in_pool(spec, workers, local)
             if store is None:
@@ -502,6 +586,19 @@ def output_types(table: Table, written_input: Sequence[str], codebook: Codebook,
     from .io.parquet import input_types, suggestion_types
 
     return {**input_types(table, written_input), **suggestion_types(codebook)}
+
+
+def _blocks_for(table: Table, cols: Any, opts: RowOptions, header: list[str], writer: Any, excel: bool,
+                chunk_size: int) -> _Blocks | None:
+    """The block path's context where it gives the same output (a CSV/TSV file in UTF-8 or
+    Windows-1252 to a CSV output, workers forked), else None: the rows go through the parent."""
+    if (table.format not in ("csv", "tsv") or table.encoding not in BLOCK_ENCODINGS or writer is None
+            or writer.format != "csv" or not table.delimiter or not os.path.isfile(table.path)
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return None
+    return _Blocks(name=table.path, format=table.format, encoding=table.encoding, separator=table.delimiter or ",",
+                   header=b"", replaced_bytes=table.replaced.bytes, cols=cols, opts=opts, columns=header,
+                   delimiter=writer.delimiter, excel=excel, chunk_size=chunk_size)
 
 
 def output_delimiter(table: Table, out: str | None) -> str | None:
@@ -542,6 +639,7 @@ class _Run:
         self._rejects: Any = None
         self.import_counts: ImportCounts | None = None
         self.rows_done = 0
+        self._bytes_done = 0
         self.size = os.path.getsize(table.path) if os.path.isfile(table.path) else 0
         self._fraction = 0.0
         self._detect = None
@@ -570,11 +668,16 @@ class _Run:
                                        and self.writer.delimiter == "," and self.redactor is None) else None
         redact = self.redactor.row if self.redactor is not None else None
         formula = _FORMULA
+        # A cell that may start like a formula, in a record: after a separator and any quotes
+        # (`,""=x` reads as "=x"). Conservative: a separator inside a quoted cell may match too, and
+        # then the cells are checked one by one.
+        after_separator = re.compile(f"{re.escape(table.delimiter or ',')}\"*[=+\\-@\t\r]").search
+        first = formula | {'"'}
         langs: dict[Any, str | None] = {}
         chunk = _Chunk()
         for item in table.rows:
             summary.rows_read += 1
-            if isinstance(item, BadRow):
+            if type(item) is not tuple:
                 self.reject(item)
                 continue
             number, row = item
@@ -592,9 +695,8 @@ class _Run:
             if not text:
                 self.reject(BadRow(number, "no text", table.last_raw()))
                 continue
-            problem = too_long(text)
-            if problem:
-                self.reject(BadRow(number, problem, table.last_raw()))
+            if len(text) > MAX_TEXT_CHARS:
+                self.reject(BadRow(number, too_long(text), table.last_raw()))
                 continue
             if self._prepare is not None:
                 try:
@@ -620,11 +722,14 @@ class _Run:
                 pass
             elif as_csv and from_csv and len(row) == ncols:
                 raw = record() if record is not None else None
+                plain = (raw is not None and raw[:1] not in first and after_separator(raw) is None) \
+                    or formula.isdisjoint([v[:1] for v in row.values()])
                 # Copied as read only when nothing in it needs quoting: no quote, no line break
                 # (a lenient reader's record may be quoted in ways other readers split differently).
-                if raw is not None and formula.isdisjoint([v[:1] for v in row.values()]) \
-                        and '"' not in raw and "\r" not in raw.rstrip("\r\n"):
+                if raw is not None and plain and '"' not in raw and "\r" not in raw.rstrip("\r\n"):
                     chunk.cells.append(raw.rstrip("\r\n"))
+                elif plain:
+                    chunk.cells.append(list(row.values()))
                 else:
                     chunk.cells.append([("'" + v) if v[:1] in formula else v for v in row.values()])
             elif as_csv:
@@ -665,9 +770,18 @@ class _Run:
     # -- labeling ----------------------------------------------------------------------------------
 
     def label_in_process(self, labeler: Labeler) -> Iterator[ItemRecord]:
+        label = self._label_of(labeler)
         for chunk in self.chunks():
-            yield from self.emit(chunk, labeler.label(chunk.texts, _langs(chunk.langs)))
+            yield from self.emit(chunk, label(chunk.texts, _langs(chunk.langs)))
         self._sync_import_counts()
+
+    def _label_of(self, labeler: Labeler) -> Callable[..., tuple]:
+        """Labeler.label, or to a CSV output its label_csv: each row's line end formatted with its cells."""
+        writer = self.writer
+        if writer is None or writer.format != "csv" or not labeler.csv_cells:
+            return labeler.label
+        delimiter, end = writer.delimiter, writer.lineterminator
+        return lambda texts, langs: labeler.label_csv(texts, langs, delimiter, end)
 
     def _sync_import_counts(self) -> None:
         """The import registry row records what was read and rejected, as `whylabel import` does."""
@@ -684,6 +798,7 @@ class _Run:
         ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
         if ctx.get_start_method() == "fork":
             labeler.warm()
+            gc.freeze()
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                    initargs=(spec, os.getpid()))
         inflight: deque[tuple[_Chunk, Future]] = deque()
@@ -703,7 +818,83 @@ class _Run:
             for _, fut in inflight:
                 fut.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
+            gc.unfreeze()
             _WORKER = None
+
+    def label_in_blocks(self, blocks: _Blocks, spec: LabelerSpec, workers: int,
+                        labeler: Labeler) -> Iterator[ItemRecord]:
+        """The parent cuts the file into blocks at record boundaries and writes the workers'
+        formatted text in order; the workers parse, label and format (no per-row work here).
+        Blocks are cut by counting quotes; should one turn out cut inside a quoted cell (a stray
+        quote in an unquoted cell), the rest of the file is cut by parsing it (`csv_blocks`)."""
+        global _WORKER, _BLOCKS
+        labeler.warm()
+        gc.freeze()  # what is loaded stays out of the collector's way: no scans, no copied pages
+        ctx = multiprocessing.get_context("fork")
+        inflight: deque[tuple[int, int, Future]] = deque()
+        limit = IN_FLIGHT_PER_WORKER * workers
+        pool = None
+        _WORKER = labeler
+        try:
+            with open(self.table.path, "rb") as fp:
+                enc, sep = self.table.encoding, self.table.delimiter or ","
+                # Words only: ~4,000 short rows a block; with the sentence encoder a quarter (a
+                # block is then seconds of work: the last ones must not leave a worker idle long).
+                size = BLOCK_BYTES if spec.fast else max(1, BLOCK_BYTES // 4)
+                pieces = csv_blocks(fp, enc, sep, size, first=min(size, FIRST_BLOCK_BYTES), by_quotes=True)
+                blocks.header = next(pieces).data
+                _BLOCKS = blocks  # inherited by the workers, made at the first submit
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                           initargs=(spec, os.getpid()))
+                row = 2  # the number of the next block's first row
+                while True:
+                    recut = None
+                    for data, offset, final in pieces:
+                        inflight.append((offset, len(data), pool.submit(_label_block, data, final)))
+                        while len(inflight) >= limit and recut is None:
+                            row, recut = self._emit_block(row, inflight.popleft())
+                        if recut is not None:
+                            break
+                    while inflight and recut is None:
+                        row, recut = self._emit_block(row, inflight.popleft())
+                    if recut is None:
+                        break
+                    for _, _, fut in inflight:  # cut after a wrong cut: their results are not used
+                        fut.cancel()
+                    inflight.clear()
+                    fp.seek(recut)
+                    pieces = csv_blocks(fp, enc, sep, size, at=recut, header=False)
+            return
+            yield  # a generator like the other paths: nothing for a store here
+        finally:
+            for _, _, fut in inflight:
+                fut.cancel()
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            gc.unfreeze()
+            _WORKER = _BLOCKS = None
+
+    def _emit_block(self, row: int, block: tuple[int, int, Future]) -> tuple[int, int | None]:
+        """Write a block's result: (the next block's first row number, None), or (row, its offset)
+        when it has to be read again, cut exactly."""
+        offset, size, fut = block
+        result = fut.result()
+        if result == RECUT:
+            return row, offset
+        text, bad, rows_read, review, counts, taken = result
+        self.summary.rows_read += rows_read
+        for number, reason, raw in bad:
+            self.reject(BadRow(number + row - 2, reason, raw))
+        self.summary.needs_review += review
+        for i, c in enumerate(counts):
+            self.reason_counts[i] += c
+        self.writer.write_text(text)
+        self._bytes_done += size
+        self.rows_done += rows_read - len(bad)
+        if self.progress:
+            fraction = min(self._bytes_done / self.size, 1.0) if self.size else None
+            self.progress(self.rows_done, fraction)
+        return row + taken, None
 
     def _report(self, rows: int) -> None:
         """Rows written so far; the byte position read, scaled back by the rows still in flight."""
@@ -723,13 +914,29 @@ class _Run:
         self.summary.needs_review += review
         for i, c in enumerate(counts):
             self.reason_counts[i] += c
-        if self.writer is not None:
+        if self.writer is None:
+            pass
+        elif rows and type(rows[0]) is str:  # each row's line end, from Labeler.label_csv
+            self.writer.write_lines(chunk.cells, rows)
+        else:
             self.writer.write_rows(chunk.cells, rows)
         if self.store is not None and kept is not None:
             # Each record carries its suggestion: the store writes both in the import's transaction.
             for rec, row in zip(chunk.records, kept):
                 rec.suggestion = row
             yield from chunk.records
+
+
+class _BlockRun(_Run):
+    """A worker's run over one block: rejects are kept for the parent, which numbers, counts and
+    writes them (or stops there, with --strict) in input order."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.bad: list[tuple[int, str, str]] = []
+
+    def reject(self, bad: BadRow) -> None:
+        self.bad.append((bad.number, bad.reason, bad.raw))
 
 
 def _langs(langs: list[str | None]) -> list[str | None] | None:

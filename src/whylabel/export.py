@@ -13,6 +13,7 @@ import contextlib
 import csv
 import json
 import sys
+from itertools import chain
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,16 @@ def open_writer(out: str | Path, columns: Sequence[str], *, format: str = "csv",
         writer.save(stream)
 
 
+def csv_quoted(cells: list[str], delimiter: str) -> list[str]:
+    """A column's cells as CSV writes them: a cell that holds the separator, a quote, a line feed
+    or a carriage return quoted (`TableWriter`'s rule); a column with none of them as it is."""
+    whole = "".join(cells)
+    if delimiter not in whole and '"' not in whole and "\n" not in whole and "\r" not in whole:
+        return cells
+    return [f'"{v.replace(chr(34), chr(34) * 2)}"' if (delimiter in v or '"' in v or "\n" in v or "\r" in v) else v
+            for v in cells]
+
+
 class TableWriter:
     """CSV (plain or Excel dialect) or JSONL rows with a fixed column order.
 
@@ -97,14 +108,14 @@ class TableWriter:
     """
 
     def __init__(self, stream: IO[str], columns: Sequence[str], *, format: str = "csv", excel: bool = False,
-                 delimiter: str | None = None):
+                 delimiter: str | None = None, header: bool = True):
         self.format = format
         self.columns = list(columns)
         self.stream = stream
         self.delimiter = ";" if excel else (delimiter or ",")
         self.lineterminator = "\r\n" if excel else "\n"
         if format == "csv":
-            if excel and getattr(stream, "name", None) != sys.stdout.name:
+            if header and excel and getattr(stream, "name", None) != sys.stdout.name:
                 stream.write("\ufeff")
             self._csv = csv.writer(stream, delimiter=self.delimiter, lineterminator=self.lineterminator)
             self._buf = _Lines()
@@ -113,7 +124,12 @@ class TableWriter:
             self._careful_buf = _Lines()
             self._careful_csv = csv.writer(self._careful_buf, delimiter=self.delimiter, lineterminator="\r\n")
             self._careful_needed = self.lineterminator != "\r\n"
-            self.write_values([neutralise(c) for c in self.columns])  # an input's header names too
+            if header:  # (without: a part of a file whose header another writer wrote)
+                self.write_values([neutralise(c) for c in self.columns])  # an input's header names too
+
+    def write_text(self, text: str) -> None:
+        """Rows that a writer of the same columns and dialect already formatted (`header=False`)."""
+        self.stream.write(text)
 
     def _careful_line(self, values: Sequence[Any]) -> str:
         self._careful_csv.writerow(values)
@@ -168,6 +184,30 @@ class TableWriter:
                     lines.append(self._careful_line(cells))
             text = "".join(lines)
         self.stream.write(text)
+
+
+    def write_lines(self, rows: Sequence[list[Any] | str], ends: Sequence[str]) -> None:
+        """Rows of input cells or records (as `write_rows` takes them), each followed by the rest of
+        its line already formatted in this writer's dialect (`whylabel.batch.Labeler.label_csv`);
+        one write per call."""
+        lists = [i for i, r in enumerate(rows) if type(r) is not str]
+        if lists:
+            rows = list(rows)
+            for i, text in zip(lists, self._cells_texts([rows[i] for i in lists])):
+                rows[i] = text
+        self.stream.write("".join([r + end for r, end in zip(rows, ends)]))
+
+    def _cells_texts(self, rows: list[Sequence[Any]]) -> list[str]:
+        """Rows of cells as this writer writes them, without the line end (a "\r" in a cell quoted):
+        text cells a column at a time (`csv_quoted`), anything else through the csv module."""
+        width = len(rows[0])
+        if all(len(r) == width for r in rows) and set(map(type, chain.from_iterable(rows))) == {str}:
+            return list(map(self.delimiter.join, zip(*(csv_quoted(list(c), self.delimiter) for c in zip(*rows)))))
+        lines = []
+        for values in rows:
+            self._careful_csv.writerow(values)
+            lines.append(self._careful_buf.pop()[:-2])
+        return lines
 
 
 class _Lines(list):

@@ -7,11 +7,12 @@ a rejects file needs each bad row's raw text, and `predict` copies a good CSV re
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any, NamedTuple
 
 from ..errors import InputError
 from .sniff import pick_delimiter
@@ -32,7 +33,7 @@ def read_csv(src: Source) -> Table:
     class Dialect(csv.excel):
         pass
 
-    Dialect.delimiter = delimiter = "\t" if fmt == "tsv" else pick_delimiter(src.head)
+    Dialect.delimiter = delimiter = "\t" if fmt == "tsv" else (src.delimiter or pick_delimiter(src.head))
     text = src.text()
     record: list[str] = []  # the physical lines of the record being parsed
     at_end = [False]  # the parser asked for a line after the last: a quoted cell ran to the end
@@ -63,14 +64,18 @@ def read_csv(src: Source) -> Table:
         seen.add(c)
     ncols = len(columns)
 
+    seen = [src.first_row - 1, False]  # the last row number taken; a quoted cell cut by the end
+
     def numbered() -> Iterator[Row | BadRow]:
-        number = 1
+        number = src.first_row - 1
         while True:
             number += 1
+            seen[0] = number
             record.clear()
             try:
                 values = next(reader)
             except StopIteration:
+                seen[0] = number - 1
                 return
             except csv.Error as exc:
                 reason = f"broken {FMT} ({exc})"
@@ -84,6 +89,7 @@ def read_csv(src: Source) -> Table:
             if not values:  # a blank line
                 continue
             if at_end[0]:  # the csv module returns a quoted cell cut by the end of the input as a row
+                seen[1] = True
                 column = columns[len(values) - 1] if len(values) <= ncols else None
                 yield src.bad(BadRow(number, "a quote opened here is never closed", raw_text("".join(record)),
                                      column), "row")
@@ -104,7 +110,107 @@ def read_csv(src: Source) -> Table:
 
     return Table(name, fmt, src.encoding, columns, numbered(), "row", src.fp,
                  last_raw=lambda: raw_text("".join(record)), last_record=last_record if delimiter == "," else None,
-                 delimiter=delimiter)
+                 delimiter=delimiter, last_row=lambda: seen[0], quote_cut=lambda: seen[1])
+
+
+# The encodings a CSV file can be cut into blocks in: every line end and quote is one byte that
+# is never part of another character (UTF-16 and UTF-32 are read whole, as one stream).
+BLOCK_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "cp1252": "cp1252"}
+
+
+class CsvBlock(NamedTuple):
+    data: bytes
+    offset: int  # where it starts in the file
+    final: bool  # it ends where the file ends
+
+
+def csv_blocks(fp: IO[bytes], encoding: str, delimiter: str, size: int = 1 << 20, first: int | None = None,
+               *, at: int = 0, header: bool = True, by_quotes: bool = False) -> Iterator[CsvBlock]:
+    """A CSV file's bytes (from offset `at`, where `fp` is) cut into blocks of about `size` bytes
+    at record boundaries, as `read_csv` parses the whole file; with `header`, the first block is
+    the header record alone.
+
+    A block read on its own (`Source.first_row` set, the header's bytes before it) gives the rows
+    that reading the whole file gives there: the csv module starts each record afresh, so a block
+    that starts where a record starts reads the same. The first block after the header comes from
+    the first `first` bytes read (the first rows come back sooner).
+    - Exact (default): each block is parsed with the csv module to find its last record's end
+      (its last record is left for the next block: it may be a quoted cell cut by the block's end).
+    - `by_quotes`: cut at the last line end with an even number of quotes before it: no parsing,
+      right for any CSV a program wrote. A quote inside an unquoted cell (`5" screen`) can make
+      it cut inside a quoted cell; the block's reader then finds a quote never closed before the
+      block's end (`Table.quote_cut`), and the caller reads on from there exactly.
+    """
+    scan = BLOCK_ENCODINGS[encoding]
+
+    class Dialect(csv.excel):
+        pass
+
+    Dialect.delimiter = delimiter
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
+    pending, at_eof, read = b"", False, True
+    while True:
+        if (read or not pending) and not at_eof:
+            more = fp.read(first or size)
+            at_eof = not more
+            pending += more
+        read = True
+        if not pending:
+            return
+        if by_quotes and not header and len(pending) > 16 * max(size, 1 << 16):
+            by_quotes = False  # a quote that never closes: the csv module's own limits decide
+        # Up to the last complete line end ("\r" only where the next byte shows it is not "\r\n").
+        cut = len(pending) if at_eof else max(pending.rfind(b"\n"), pending.rfind(b"\r", 0, len(pending) - 1)) + 1
+        if not cut:
+            continue
+        if by_quotes and not header and not at_eof and pending.count(b"\r", 0, cut) == pending.count(b"\r\n", 0, cut):
+            end = cut  # line ends are "\n" (or "\r\n") only
+            quotes = pending.count(b'"', 0, end)
+            while quotes % 2 and end:
+                before = pending.rfind(b"\n", 0, end - 1) + 1
+                quotes -= pending.count(b'"', before, end)
+                end = before
+            if not end:
+                continue  # inside one quoted cell: read on
+        else:
+            end = _last_record_end(pending, cut, scan, Dialect, keep_last=at_eof or header, header=header)
+            if end is None:
+                continue  # one record, perhaps cut: read on
+        yield CsvBlock(pending[:end], at, at_eof and end == len(pending))
+        at += end
+        if header:
+            read = first is None  # with `first`, the first rows come from the header's read
+        else:
+            first = None
+        pending, header = pending[end:], False
+
+
+def _last_record_end(pending: bytes, cut: int, scan: str, dialect: type, *, keep_last: bool,
+                     header: bool) -> int | None:
+    """Where the block's records end (bytes), parsed with the csv module; None: not one whole record."""
+    text = pending[:cut].decode(scan, "surrogateescape")  # encodes back to the same bytes
+    stream = io.StringIO(text, newline="")
+    reader = csv.reader(stream, dialect)
+    tell = stream.tell
+    ends: list[int] = []
+    while True:
+        try:
+            next(reader)
+        except StopIteration:
+            break
+        except csv.Error:
+            pass
+        ends.append(tell())
+        if header:
+            break
+    keep = len(ends) if keep_last else len(ends) - 1
+    if keep <= 0:
+        return None
+    end = ends[keep - 1]
+    if end >= len(text):
+        return cut
+    return end if text.isascii() else len(text[:end].encode(scan, "surrogateescape"))
 
 
 @register_format("jsonl")

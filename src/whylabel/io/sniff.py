@@ -91,6 +91,11 @@ def scan_encoding(path: Path, *, chunk_size: int = 1 << 20) -> tuple[str, int]:
     return "cp1252", 0
 
 
+# Bytes decoded at a time: one emoji makes a whole str four bytes a character, so a 1 MiB piece of
+# mostly-ASCII text decodes ~5x slower than sixteen-KiB pieces (a 270 MB export: 2 s against 0.3 s).
+DECODE_PIECE = 1 << 14
+
+
 def _utf8_evidence(f: IO[bytes], chunk_size: int) -> tuple[_Tally, _Tally, int, bytes]:
     """Undecodable spans inside the file, at its very end (a cut character), valid non-ASCII
     characters, and the last bytes: what tells UTF-8 with a few bad bytes from Windows-1252."""
@@ -104,9 +109,11 @@ def _utf8_evidence(f: IO[bytes], chunk_size: int) -> tuple[_Tally, _Tally, int, 
             last = chunk[-4:]
             if chunk.isascii() and not decoder.getstate()[0]:
                 continue
-            before = bad.spans
-            text = decoder.decode(chunk)
-            multibyte += len(text) - len(text.encode("ascii", "ignore")) - (bad.spans - before)
+            before, non_ascii = bad.spans, 0
+            for start in range(0, len(chunk), DECODE_PIECE):
+                text = decoder.decode(chunk[start:start + DECODE_PIECE])
+                non_ascii += len(text) - len(text.encode("ascii", "ignore"))
+            multibyte += non_ascii - (bad.spans - before)
             if bad.spans >= 1000 and not multibyte:  # Windows-1252 by all signs: no need to read on
                 return bad, tail, multibyte, last
         _tallies.current = tail

@@ -64,6 +64,10 @@ class Table:
     delimiter: str | None = None
     # A number in a text cell is that text: a spreadsheet stores the answer "10" as a number.
     numbers_are_text: bool = False
+    # CSV: the last row number taken so far (a blank line takes one), and whether the input ended
+    # inside a quoted cell (read on its own, a block cut there: `whylabel.io.formats.csv_blocks`).
+    last_row: Callable[[], int] = lambda: 0
+    quote_cut: Callable[[], bool] = lambda: False
 
     def bytes_read(self) -> int:
         """How far the reader is into the file, for a progress bar."""
@@ -98,6 +102,10 @@ class Source:
     sheet: str | None = None  # the worksheet of a workbook (None: the first)
     # A scanned file's undecodable bytes, read as U+FFFD and counted (its rows are kept).
     counts: Replaced = field(default_factory=Replaced)
+    # The number of the first row after the header: 2, or further on for a block of a CSV file's
+    # records read on its own (`whylabel.io.formats.csv_blocks`).
+    first_row: int = 2
+    delimiter: str | None = None  # the CSV separator when already known (else picked from `head`)
 
     def text(self) -> IO[str]:
         errors = "replace" if self.replaced or self.counts.bytes else "strict"
