@@ -10,7 +10,9 @@ import pytest
 from conftest import REPO
 from whylabel.cli import COMMANDS, LazyGroup, main
 
-HEAVY = ("spacy", "sklearn", "textual", "skops")  # numpy is fine: sqlite-utils loads it anyway
+# numpy is fine: sqlite-utils loads it anyway. The optional and page-drawing libraries come in
+# only where they are used (extras.require, report_html.py).
+HEAVY = ("spacy", "sklearn", "textual", "skops", "pyarrow", "dask", "distributed", "matplotlib", "jinja2", "openpyxl")
 
 
 def loaded_after(code: str) -> set[str]:
@@ -22,7 +24,8 @@ def loaded_after(code: str) -> set[str]:
     return {m.split(".")[0] for m in modules}
 
 
-@pytest.mark.parametrize("args", [["--help"], ["export", "--help"], ["import", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["export", "--help"], ["import", "--help"], ["predict", "--help"],
+                                  ["report", "--help"]])
 def test_help_does_not_import_heavy_libraries(args):
     code = (f"from whylabel.cli import main\n"
             f"try:\n    main({args!r})\nexcept SystemExit as e:\n    assert e.code == 0, e.code")
