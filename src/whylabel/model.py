@@ -23,9 +23,10 @@ a bigram or a cue span.
 
 A team's model learns on top of the shipped default's labels (`prior.npz`, `load_prior`) and is
 put in use only when it beats the model in use on the team's labels (`compare_with_in_use`).
-Model files are skops files loaded with an explicit list of trusted types; the JSON card beside it
-records versions, the codebook hash, what it was trained on, label counts, metrics and the file's
-checksum. Anything unexpected raises `ModelError` with one line that says what to do.
+Model files are skops files loaded with an explicit list of trusted types, with the words side's
+arrays beside them in words.npz (`whylabel.words_runtime`: what `--fast` loads, without
+scikit-learn); the JSON card records versions, the codebook hash, what it was trained on, label
+counts, metrics and both files' checksums. Finding the model to load is `whylabel.modelfile`'s. Anything unexpected raises `ModelError` with one line that says what to do.
 """
 from __future__ import annotations
 
