@@ -130,6 +130,14 @@ def test_a_changed_words_file_is_refused_in_one_line(codebook, saved_model):
         load_words_suggester(saved_model, codebook)
 
 
+def test_a_words_checksum_of_the_wrong_type_is_refused_in_one_line(codebook, saved_model):
+    card = json.loads((saved_model / CARD_FILE).read_text(encoding="utf-8"))
+    card["words_sha256"] = 12345
+    (saved_model / CARD_FILE).write_text(json.dumps(card), encoding="utf-8")
+    with pytest.raises(ModelError, match=r"card\.json: model card field 'words_sha256' has the wrong type \(number\)"):
+        load_suggester(codebook, "tiny", models_dir=saved_model.parent, fast=True)
+
+
 def test_a_missing_words_file_falls_back_to_the_skops_words(codebook, saved_model):
     (saved_model / WORDS_FILE).unlink()
     s = load_suggester(codebook, "tiny", models_dir=saved_model.parent, fast=True)

@@ -75,7 +75,7 @@ def read_card_file(path: Path) -> dict:
         raise ModelError(f"{path}: model card holds a JSON {_json_type(card)}, not an object; {RETRAIN}")
     expected = {
         "model_id": (str, type(None)), "name": (str, type(None)), "created_at": str, "codebook_hash": str,
-        "reasons": list, "threshold": (int, float), "versions": dict, "model_sha256": str,
+        "reasons": list, "threshold": (int, float), "versions": dict, "model_sha256": str, "words_sha256": str,
         "label_counts": dict, "languages": dict, "n_items": int, "cue_only_reasons": list,
     }
     for key, types in expected.items():
