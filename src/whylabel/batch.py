@@ -118,7 +118,7 @@ class LabelerSpec:
     def load_suggester(self, codebook: Codebook) -> Suggester:
         if self.factory is not None:
             return self.factory(codebook)
-        from .model import load_suggester  # spaCy + scikit-learn: only where a model is used
+        from .words_runtime import load_suggester  # spaCy (+ scikit-learn unless --fast): only where a model is used
 
         return load_suggester(codebook, self.model, models_dir=self.models_dir, fast=self.fast)
 

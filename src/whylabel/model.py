@@ -23,9 +23,10 @@ a bigram or a cue span.
 
 A team's model learns on top of the shipped default's labels (`prior.npz`, `load_prior`) and is
 put in use only when it beats the model in use on the team's labels (`compare_with_in_use`).
-Model files are skops files loaded with an explicit list of trusted types; the JSON card beside it
-records versions, the codebook hash, what it was trained on, label counts, metrics and the file's
-checksum. Anything unexpected raises `ModelError` with one line that says what to do.
+Model files are skops files loaded with an explicit list of trusted types, with the words side's
+arrays beside them in words.npz (`whylabel.words_runtime`: what `--fast` loads, without
+scikit-learn); the JSON card records versions, the codebook hash, what it was trained on, label
+counts, metrics and both files' checksums. Finding the model to load is `whylabel.modelfile`'s. Anything unexpected raises `ModelError` with one line that says what to do.
 """
 from __future__ import annotations
 
@@ -43,12 +44,14 @@ from .errors import ModelError
 from .calibration import fit_calibrated_linear
 from .encoder import ENCODER_ID
 from .evaluation import evaluate_probabilities
-from .features import Batch, Features, cue_feature_name, text_pair_keys
-from .nlp import LANGS, Analysis, CueMatcher, analyse, cue_table, fast_kernels
-from .suggestion import DEFAULT_THRESHOLD, Evidence, EvidenceUnits, Suggestion, SuggestionBatch
+from .features import Features, cue_feature_name, text_pair_keys
+from .nlp import LANGS, Analysis, cue_table
+from .suggestion import DEFAULT_THRESHOLD
+from .modelfile import (CARD_FILE, IN_USE_FILE, MODEL_FILE, _compatible, _in_use_file, _minor,  # noqa: F401
+                        find_model, in_use, model_dirs, read_card, resolve_model, shipped_default)
+from .words_runtime import (WORDS_FILE, ModelSuggester, WordsInference, _sigmoid, _split_input,  # noqa: F401
+                            complete_vectors, load_suggester, save_words, split_items)
 
-MODEL_FILE = "model.skops"
-CARD_FILE = "card.json"
 TRUSTED_TYPES = ["whylabel.model.ReasonClassifier", "whylabel.model.BlendedReasonClassifier",
                  "whylabel.meaning.MeaningClassifier"]
 MIN_POSITIVES = 10
@@ -66,54 +69,6 @@ MEANING_WEIGHT = 0.5
 BLEND_THRESHOLD = 0.3
 MEANING_C = 0.3
 
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
-
-
-def _split_input(X) -> tuple[list[str], list[str | None] | None]:
-    """Texts, or (text, lang) pairs: the two shapes `fit` and `predict_proba` accept."""
-    texts, langs, _ = split_items(X)
-    return texts, langs
-
-
-def split_items(X) -> tuple[list[str], list[str | None] | None, list | None]:
-    """Texts, (text, lang) pairs or (text, lang, vector) triples -> texts, langs, vectors.
-
-    A vector is an item's sentence embedding computed earlier (the store keeps them), so training
-    and suggesting never encode a text twice; None where it is not known yet.
-    """
-    texts, langs, vectors, any_lang, any_vector = [], [], [], False, False
-    for x in X:
-        if isinstance(x, (tuple, list)):
-            texts.append("" if x[0] is None else str(x[0]))
-            langs.append(x[1] if len(x) > 1 else None)
-            vectors.append(x[2] if len(x) > 2 else None)
-            any_lang = True
-            any_vector = any_vector or len(x) > 2
-        else:
-            texts.append("" if x is None else str(x))
-            langs.append(None)
-            vectors.append(None)
-    return texts, (langs if any_lang else None), (vectors if any_vector else None)
-
-
-def complete_vectors(texts: Sequence[str], vectors: Sequence | None) -> np.ndarray:
-    """An (n, DIM) float32 array: the given vectors, the missing ones encoded now in one batch."""
-    from .encoder import DIM, encoder
-
-    out = np.zeros((len(texts), DIM), dtype=np.float32)
-    missing = list(range(len(texts)))
-    if vectors is not None:
-        missing = []
-        for i, v in enumerate(vectors):
-            if v is None:
-                missing.append(i)
-            else:
-                out[i] = np.asarray(v, dtype=np.float32)
-    if missing:
-        out[missing] = encoder().encode([texts[i] for i in missing])
-    return out
 
 
 def reason_targets(y, reasons: Sequence[str]) -> np.ndarray:
@@ -165,7 +120,7 @@ class _ReasonEstimator(ClassifierMixin, BaseEstimator):
         return tags
 
 
-class ReasonClassifier(_ReasonEstimator):
+class ReasonClassifier(WordsInference, _ReasonEstimator):
     """One calibrated linear decision per reason over words, stems, negations, bigrams and cues.
 
     X: texts, or (text, lang) pairs. y: an indicator matrix (n, reasons) in the order of `cues`,
@@ -200,37 +155,6 @@ class ReasonClassifier(_ReasonEstimator):
         for k in self._RUNTIME:
             state.pop(k, None)
         return state
-
-    def _cue_param(self) -> dict:
-        if self.cues is None:
-            from .codebook import load_codebook
-
-            return cue_table(load_codebook())
-        return self.cues
-
-    @property
-    def matcher(self) -> CueMatcher:
-        m = self.__dict__.get("_matcher")
-        if m is None:
-            m = self._matcher = CueMatcher(self._cue_param())
-        return m
-
-    def _make_features(self, coef=None) -> Features:
-        return Features(self.vocabulary_, self.bigram_keys_, self.idf_, len(self.classes_), self.cue_weight,
-                        self.matcher, int(self.char_ngrams or 0), coef=coef)
-
-    @property
-    def features(self) -> Features:
-        """The fitted model's features, with its weights folded into the per-process type table."""
-        f = self.__dict__.get("_features")
-        if f is None:
-            self._check()
-            f = self._features = self._make_features(self.coef_)
-        return f
-
-    def analyse(self, X) -> list[Analysis]:
-        texts, langs = _split_input(X)
-        return analyse(texts, langs)
 
     # -- learning ------------------------------------------------------------------------------
 
@@ -281,18 +205,6 @@ class ReasonClassifier(_ReasonEstimator):
 
     # -- prediction ----------------------------------------------------------------------------
 
-    def _check(self) -> None:
-        if not hasattr(self, "coef_"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError("ReasonClassifier is not fitted yet: call fit first")
-
-    def batch(self, analyses: list[Analysis]) -> Batch:
-        return self.features.batch(analyses, self.intercept_)
-
-    def proba_of(self, batch: Batch) -> np.ndarray:
-        return _sigmoid(batch.scores * self.calibration_[:, 0] + self.calibration_[:, 1])
-
     def decision_function(self, X) -> np.ndarray:
         """Uncalibrated log-odds (n, reasons)."""
         self._check()
@@ -305,152 +217,6 @@ class ReasonClassifier(_ReasonEstimator):
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X) >= self.threshold).astype(int)
 
-
-    # -- evidence ------------------------------------------------------------------------------
-
-    def evidence(self, batch: Batch, d: int, r: int, top_k: int = 3) -> tuple[Evidence, ...]:
-        """The few tokens or cue phrases that pushed reason `r` up most in text `d`."""
-        return self.batch_evidence(batch, [d], [r], top_k)[0]
-
-    def batch_evidence(self, batch: Batch, docs: Sequence[int], reasons: Sequence[int],
-                       top_k: int = 3) -> list[tuple[Evidence, ...]]:
-        """Evidence for many (text, reason) pairs at once: per pair, its spans strongest first."""
-        return self.evidence_units(batch, docs, reasons, top_k).spans(len(docs))
-
-    def evidence_units(self, batch: Batch, docs: Sequence[int], reasons: Sequence[int],
-                       top_k: int = 3) -> EvidenceUnits:
-        """Evidence for many (text, reason) pairs at once, vectorised over the batch.
-
-        A unit is a token (its words, stem, negation and half of each bigram it is in) or a cue
-        phrase (its tokens plus the cue features); the top units by weight that do not overlap are
-        the evidence. Punctuation, stop words and scraps (`features.quiet_words`: "the", "op", "not";
-        `features.is_fragment`: "nt", "123") are never units: they count in the score but tell a researcher nothing. Weights are calibrated
-        log-odds: the reason's score would drop by that much without the unit.
-        """
-        n_pairs = len(docs)
-        if not n_pairs:
-            return EvidenceUnits.empty()
-        tok = batch.tokens
-        feats = self.features
-        pair_doc = np.asarray(docs, dtype=np.int64)
-        pair_reason = np.asarray(reasons, dtype=np.int64)
-        off = tok.offsets
-        total = int(off[-1])
-        inv_norm = 1.0 / batch.norms
-
-        def ragged(starts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            owner = np.repeat(np.arange(len(lens)), lens)
-            firsts = np.cumsum(lens) - lens
-            return owner, np.arange(int(lens.sum())) - firsts[owner] + starts[owner]
-
-        kernels = fast_kernels()
-        ts = batch.token_scores
-        if kernels is not None and ts.dtype == np.float32 and ts.flags.c_contiguous:
-            c = np.ascontiguousarray
-            token_units = kernels.evidence_units(c(off), c(pair_doc), c(pair_reason), ts, c(inv_norm), feats._quiet.view(np.uint8), c(tok.gid))
-        else:
-            owner, pos = ragged(off[pair_doc], off[pair_doc + 1] - off[pair_doc])
-            w = ts[pos, pair_reason[owner]] * inv_norm[pair_doc[owner]]
-            idx = np.flatnonzero((w > 0) & ~feats._quiet[tok.gid[pos]])
-            token_units = owner[idx], pos[idx], w[idx]
-        unit_pair, unit_start, unit_weight = [token_units[0]], [token_units[1]], [token_units[2]]
-        unit_end = [unit_start[0] + 1]
-
-        mlens = tok.m_offsets[pair_doc + 1] - tok.m_offsets[pair_doc]
-        n_cue = 0
-        if mlens.sum():
-            match_pair, match = ragged(tok.m_offsets[pair_doc], mlens)
-            match_reason, match_doc = pair_reason[match_pair], pair_doc[match_pair]
-            match_start = off[match_doc] + tok.m_start[match]
-            match_end = off[match_doc] + tok.m_end[match]
-            cue_weight = np.zeros(len(match))
-            for j in range(int((match_end - match_start).max())):
-                p = match_start + j
-                inside = p < match_end
-                cue_weight[inside] += batch.token_scores[p[inside], match_reason[inside]]
-            cue_weight *= inv_norm[match_doc]
-            f = feats.cue_feat[tok.m_cue[match]]
-            if (f >= 0).any():
-                cue_feat = np.maximum(f, 0)
-                cue_weight += np.where(f >= 0, self.coef_[match_reason, cue_feat] * feats.idf[cue_feat] * inv_norm[match_doc], 0.0)
-            match_cue_reason = feats.cue_reason[tok.m_cue[match]]
-            c = tok.cue_counts[match_doc, match_cue_reason]
-            cue_weight += self.coef_[match_reason, feats.n_text + match_cue_reason] * self.cue_weight * np.log1p(c) / np.maximum(c, 1)
-            # A one-word cue phrase that is a stop word or a scrap is no more telling than the word.
-            lone_quiet = ((match_end - match_start) == 1) & feats._quiet[tok.gid[match_start]]
-            keep = np.flatnonzero((cue_weight > 0) & ~lone_quiet)
-            if len(keep):
-                # A token inside one of its pair's cue phrases is evidence through the phrase only
-                # (a pair is a text and a reason, and a position belongs to one text).
-                cue_pair, cue_start, cue_end = match_pair[keep], match_start[keep], match_end[keep]
-                covered = np.zeros((total, len(self.classes_)), dtype=bool)
-                cue_reason = pair_reason[cue_pair]
-                for j in range(int((cue_end - cue_start).max())):
-                    inside = cue_start + j < cue_end
-                    covered[cue_start[inside] + j, cue_reason[inside]] = True
-                free = np.flatnonzero(~covered[unit_start[0], pair_reason[unit_pair[0]]])
-                unit_pair[0], unit_weight[0], unit_start[0], unit_end[0] = unit_pair[0][free], unit_weight[0][free], unit_start[0][free], unit_end[0][free]
-                unit_pair.append(cue_pair)
-                unit_weight.append(cue_weight[keep])
-                unit_start.append(cue_start)
-                unit_end.append(cue_end)
-                n_cue = len(keep)
-        pair = np.concatenate(unit_pair)
-        w = np.concatenate(unit_weight)
-        unit_from = np.concatenate(unit_start)
-        unit_to = np.concatenate(unit_end)
-        if not len(pair):
-            return EvidenceUnits.empty()
-        is_cue = np.zeros(len(pair), dtype=bool)
-        if n_cue:
-            is_cue[-n_cue:] = True
-        # Only units within a tenth of their pair's strongest can make the top few: sort those.
-        best = np.zeros(n_pairs)
-        np.maximum.at(best, pair, w)
-        keep = np.flatnonzero(w >= 0.1 * best[pair])
-        # By pair, then weight; on a tie (cue phrases alone) the longer phrase says more.
-        key = pair[keep] * (2.0 * float(w.max()) + 1.0) - w[keep] - 1e-9 * (unit_to[keep] - unit_from[keep])
-        order = keep[np.argsort(key, kind="stable")]
-        pair, w, unit_from, unit_to, is_cue = pair[order], w[order], unit_from[order], unit_to[order], is_cue[order]
-        first = np.searchsorted(pair, np.arange(n_pairs + 1))
-        rank = np.arange(len(pair)) - first[pair]
-        sel = np.flatnonzero(rank <= top_k)  # +1: overlapping cue phrases
-        pair, w, unit_from, unit_to, is_cue, rank = pair[sel], w[sel], unit_from[sel], unit_to[sel], is_cue[sel], rank[sel]
-        # Token units never overlap another unit of their pair (tokens inside its phrases were
-        # dropped), so only pairs with two overlapping phrases need the greedy walk below.
-        clash = np.zeros(len(pair), dtype=bool)
-        cue_at = np.flatnonzero(is_cue)
-        for j in range(1, top_k + 1):
-            later, earlier = cue_at[j:], cue_at[:-j]
-            hit = (pair[later] == pair[earlier]) & (unit_from[later] < unit_to[earlier]) & (unit_from[earlier] < unit_to[later])
-            clash[later[hit]] = True
-        slow = np.zeros(n_pairs, dtype=bool)
-        slow[pair[clash]] = True
-        fast = ~slow[pair] & (rank < top_k)
-        slope = self.calibration_[pair_reason, 0]
-        all_texts = tok.analyses.texts
-        texts = [all_texts[d] for d in pair_doc.tolist()]
-        starts = tok.arr[unit_from, 1].astype(np.int64)
-        # A unit ends where its last token does (its type's length), never past the next token.
-        ends = tok.arr[unit_to - 1, 1].astype(np.int64) + feats._len[tok.gid[unit_to - 1]]
-        text_len = np.fromiter(map(len, texts), dtype=np.int64, count=n_pairs)[pair]
-        nxt = np.where(unit_to < off[pair_doc[pair] + 1], tok.arr[np.minimum(unit_to, total - 1), 1].astype(np.int64), text_len)
-        ends = np.minimum(ends, nxt)
-        take = fast  # the top units of each pair; pairs with overlapping phrases walk greedily
-        for k in np.flatnonzero(slow).tolist():
-            got: list = []
-            for i in np.flatnonzero(pair == k).tolist():
-                if len(got) >= top_k:
-                    break
-                a, b = int(unit_from[i]), int(unit_to[i])
-                if any(a < y and x < b for x, y in got):
-                    continue
-                got.append((a, b))
-                take[i] = True
-        sel = np.flatnonzero(take)
-        up, c0, c1 = pair[sel].tolist(), starts[sel].tolist(), ends[sel].tolist()
-        return EvidenceUnits(up, c0, c1, [texts[k][a:b] for k, a, b in zip(up, c0, c1)],
-                             (w[sel] * slope[pair[sel]]).tolist())
 
 
 class BlendedReasonClassifier(_ReasonEstimator):
@@ -605,87 +371,6 @@ def _learn_vocabulary(analyses: list[Analysis], feats: Features, min_df: int, bi
 # Suggesters
 
 
-class ModelSuggester:
-    """A `Suggester` over a fitted model: probabilities, pre-selected reasons, evidence.
-
-    Over a `BlendedReasonClassifier` it suggests from words and meaning, unless `fast`: then from
-    its words alone, at the words' own threshold (what `--fast` means: no sentence encoder).
-    `vectors` (optional, per text, None where unknown) are sentence vectors computed earlier.
-    """
-
-    def __init__(self, estimator, model_id: str, threshold: float | None = None,
-                 top_k: int = 3, card: dict | None = None, path: Path | None = None, fast: bool = False):
-        self.estimator = estimator
-        blended = isinstance(estimator, BlendedReasonClassifier)
-        self.words: ReasonClassifier = estimator.words_ if blended else estimator
-        self.blend = estimator if blended and not fast else None
-        own = self.blend.threshold if self.blend is not None else self.words.threshold
-        self.threshold = float(own if threshold is None else threshold)
-        self.model_id = model_id
-        self.top_k = top_k
-        self.card = card or {}
-        self.path = path
-        self.reasons = tuple(str(r) for r in estimator.classes_)
-
-    @property
-    def encoder_id(self) -> str | None:
-        """The sentence encoder this suggester reads vectors of; None for words only."""
-        return self.blend.encoder if self.blend is not None else None
-
-    def _proba(self, batch: Batch, texts: Sequence[str], vectors) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities, and the sentence vectors read (None for words only)."""
-        P = self.words.proba_of(batch)
-        if self.blend is None:
-            return P, None
-        V = complete_vectors(texts, vectors)
-        return self.blend.blend(P, self.blend.meaning_.predict_proba(V)), V
-
-    def suggest(self, texts: Sequence[str], langs: Sequence[str | None] | None = None,
-                vectors: Sequence | None = None) -> list[Suggestion]:
-        return self.suggest_batch(texts, langs, vectors).suggestions()
-
-    def suggest_batch(self, texts: Sequence[str], langs: Sequence[str | None] | None = None,
-                      vectors: Sequence | None = None) -> SuggestionBatch:
-        """The suggestions as arrays (what `whylabel predict` reads): no object per text."""
-        words = self.words
-        analyses = analyse(texts, langs)
-        R = len(self.reasons)
-        if not analyses:
-            return SuggestionBatch(self.reasons, np.zeros((0, R)), np.zeros((0, R), dtype=bool), self.threshold,
-                                   [], [], EvidenceUnits.empty())
-        batch = words.batch(analyses)
-        P, V = self._proba(batch, texts, vectors)
-        chosen = P >= self.threshold
-        docs, reasons = np.nonzero(chosen)
-        units = words.evidence_units(batch, docs, reasons, self.top_k)
-        return SuggestionBatch(self.reasons, P, chosen, self.threshold, docs.tolist(), reasons.tolist(), units,
-                               vectors=V)
-
-    def evidence_for(self, texts: Sequence[str], langs: Sequence[str | None] | None,
-                     reasons: Sequence[str]) -> list[tuple[Evidence, ...]]:
-        """The words behind one given reason per text, chosen or not (the why report highlights
-        them in quotes a person labeled); a reason this model does not know has none."""
-        index = {r: i for i, r in enumerate(self.reasons)}
-        known = [k for k, r in enumerate(reasons) if r in index]
-        out: list[tuple[Evidence, ...]] = [()] * len(texts)
-        if not known:
-            return out
-        analyses = analyse([texts[k] for k in known], None if langs is None else [langs[k] for k in known])
-        units = self.words.evidence_units(self.words.batch(analyses), np.arange(len(known)),
-                                          np.array([index[reasons[k]] for k in known]), self.top_k)
-        for k, spans in zip(known, units.spans(len(known))):
-            out[k] = spans
-        return out
-
-    def predict_proba(self, texts: Sequence[str], langs: Sequence[str | None] | None = None,
-                      vectors: Sequence | None = None) -> np.ndarray:
-        """Probabilities only (no evidence): what evaluation needs."""
-        analyses = analyse(texts, langs)
-        if not analyses:
-            return np.zeros((0, len(self.reasons)))
-        return self._proba(self.words.batch(analyses), texts, vectors)[0]
-
-
 def cue_only_estimator(codebook) -> ReasonClassifier:
     """A ReasonClassifier whose every reason is its cue-phrase decision (no training data needed)."""
     est = ReasonClassifier(cues=cue_table(codebook), codebook_hash=codebook.hash)
@@ -739,8 +424,9 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def save_model(est: ReasonClassifier, directory: str | Path, card: dict) -> Path:
-    """Write model.skops, then card.json with the model file's SHA-256 (each complete or absent);
-    returns the model file path. The card dict gains `model_sha256`."""
+    """Write model.skops and its words-only form words.npz (what `--fast` loads, without
+    scikit-learn), then card.json with both files' SHA-256 (each complete or absent); returns the
+    model file path. The card dict gains `model_sha256` and `words_sha256`."""
     import skops.io as sio
 
     from .modelfile import file_sha256
@@ -750,45 +436,33 @@ def save_model(est: ReasonClassifier, directory: str | Path, card: dict) -> Path
     target = d / MODEL_FILE
     _atomic_write(target, lambda tmp: sio.dump(est, tmp, compression=8))
     card["model_sha256"] = file_sha256(target)
+    card["words_sha256"] = save_words(est.words_ if hasattr(est, "words_") else est, d)
     text = json.dumps(card, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     _atomic_write(d / CARD_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return target
 
 
-def _minor(version: str) -> str:
-    return ".".join(str(version).split(".")[:2])
-
-
-def read_card(directory: Path) -> dict:
-    from .modelfile import read_card_file
-
-    if not (directory / CARD_FILE).exists():
-        raise ModelError(f"{directory}: no {CARD_FILE} beside the model; retrain with `whylabel train`")
-    return read_card_file(directory / CARD_FILE)
+def add_words_form(directory: str | Path, codebook) -> str:
+    """Give a model folder saved before words.npz existed its words-only form, derived from the
+    loaded model.skops (checked as every load is; nothing retrained): writes words.npz, then the
+    card with its SHA-256. Returns the SHA-256."""
+    d = Path(directory)
+    suggester = load_model(d, codebook)
+    digest = save_words(suggester.words, d)
+    card = read_card(d)
+    card["words_sha256"] = digest
+    text = json.dumps(card, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    _atomic_write(d / CARD_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return digest
 
 
 def load_model(path: str | Path, codebook, *, fast: bool = False) -> ModelSuggester:
     """Load a model directory (or its model.skops) for `codebook`; refuse anything untrusted."""
-    import sklearn
     import skops.io as sio
 
-    p = Path(path)
-    directory = p.parent if p.is_file() or p.suffix == ".skops" else p
-    file = p if p.suffix == ".skops" else p / MODEL_FILE
-    if not file.exists():
-        raise ModelError(f"{file}: model file not found; train one with `whylabel train`")
-    from .modelfile import check_card, check_model_bytes, model_id_for
+    from .modelfile import checked_card, model_id_for
 
-    card = read_card(directory)
-    check_card(card, directory / CARD_FILE, codebook.reason_names)
-    made_with = card.get("versions", {}).get("scikit-learn", "?")
-    if _minor(made_with) != _minor(sklearn.__version__):
-        raise ModelError(f"{file}: made with scikit-learn {made_with}, this is {sklearn.__version__}; "
-                         "retrain with `whylabel train`")
-    if card.get("codebook_hash") != codebook.hash:
-        raise ModelError(f"{file}: made for another codebook ({card.get('codebook_hash')}, yours is "
-                         f"{codebook.hash}); retrain with `whylabel train` or use the matching --codebook")
-    check_model_bytes(file, card, directory / CARD_FILE)
+    directory, file, card = checked_card(Path(path), codebook)
     try:
         untrusted = sio.get_untrusted_types(file=file)
     except Exception as exc:  # noqa: BLE001 - any parse failure means: not a model we wrote
@@ -827,18 +501,6 @@ def load_model(path: str | Path, codebook, *, fast: bool = False) -> ModelSugges
                           threshold=None if fast else card.get("threshold"), card=card, path=file, fast=fast)
 
 
-def model_dirs(models_dir: str | Path | None = None) -> list[Path]:
-    """Where models are looked for: the models folder (./models by default), then the package's
-    shipped models (`default`), which can always be named."""
-    from .resources import shipped_models_dir
-
-    shipped = shipped_models_dir()
-    out = [Path(models_dir if models_dir is not None else "models")]
-    if shipped.resolve() != out[0].resolve():
-        out.append(shipped)
-    return out
-
-
 def _candidates(models_dir) -> list[tuple[str, Path, dict]]:
     found = []
     for base in model_dirs(models_dir):
@@ -854,39 +516,6 @@ def _candidates(models_dir) -> list[tuple[str, Path, dict]]:
     return found
 
 
-def find_model(model: str | Path, models_dir=None) -> Path:
-    p = Path(model)
-    if p.exists() and (p.suffix == ".skops" or (p / MODEL_FILE).exists()):
-        return p
-    for base in model_dirs(models_dir):
-        if (base / str(model) / MODEL_FILE).exists():
-            return base / str(model)
-    where = ", ".join(str(b) for b in model_dirs(models_dir))
-    raise ModelError(f"model {str(model)!r} not found (looked in {where}); list models with `whylabel models` "
-                     "or train one with `whylabel train --name NAME`")
-
-
-IN_USE_FILE = "in-use.json"
-
-
-def shipped_default() -> Path:
-    """The default model that ships with whylabel (trained on the sample feedback)."""
-    from .resources import default_model_dir
-
-    return default_model_dir()
-
-
-def _in_use_file(models_dir: str | Path | None) -> Path:
-    return Path(models_dir or "models") / IN_USE_FILE
-
-
-def in_use(models_dir: str | Path | None = None) -> dict | None:
-    """The record of the model in use in this models folder: {"name", "model_id", "since", "why"}."""
-    try:
-        record = json.loads(_in_use_file(models_dir).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("name"), str) else None
 
 
 def set_in_use(models_dir: str | Path | None, name: str, model_id: str, why: str) -> None:
@@ -894,45 +523,6 @@ def set_in_use(models_dir: str | Path | None, name: str, model_id: str, why: str
               "why": why}
     text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
     _atomic_write(_in_use_file(models_dir), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def _compatible(card: dict, codebook) -> bool:
-    import sklearn
-
-    return card.get("codebook_hash") == codebook.hash \
-        and _minor(card.get("versions", {}).get("scikit-learn", "")) == _minor(sklearn.__version__)
-
-
-def load_suggester(codebook, model: str | Path | None = None, *, models_dir: str | Path | None = None,
-                   fast: bool = False):
-    """A named model ("cues" = the cue phrases), else the model in use in the models folder (see
-    `in_use`: a trained model becomes it only by scoring better on the team's labels), else the
-    shipped default, else the cue phrases. Never silently the newest model. `fast`: words only."""
-    if model is not None and str(model) == "cues" and not Path("cues").exists():
-        return CueSuggester(codebook)
-    if model is not None:
-        return load_model(find_model(model, models_dir), codebook, fast=fast)
-    record = in_use(models_dir)
-    if record is not None:
-        for base in model_dirs(models_dir):
-            d = base / record["name"]
-            if (d / MODEL_FILE).exists():
-                try:
-                    card = read_card(d)
-                except ModelError:
-                    break
-                if _compatible(card, codebook):
-                    return load_model(d, codebook, fast=fast)
-                break
-    default = shipped_default()
-    if (default / MODEL_FILE).exists():
-        try:
-            card = read_card(default)
-        except ModelError:
-            card = {}
-        if _compatible(card, codebook):
-            return load_model(default, codebook, fast=fast)
-    return CueSuggester(codebook)
 
 
 def _trained_on_line(card: dict) -> str:

@@ -1,6 +1,6 @@
 """Checks for model files on disk: safe names, bounded card reads, valid cards, checksums.
 
-Contract: nothing here loads a model. `check_model_name` refuses a name that is not one plain
+Contract: nothing here loads a model (nor imports scikit-learn: `whylabel predict --fast` starts here). `check_model_name` refuses a name that is not one plain
 path component; `read_card_file` reads at most `CARD_LIMIT` bytes of a regular file and returns
 a dict whose fields have the types whylabel writes; `check_card` refuses values no trained model
 has (a threshold outside (0, 1), an id with a path in it, reasons that differ from the codebook);
@@ -16,6 +16,7 @@ import math
 import os
 import re
 import stat
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -26,6 +27,9 @@ CARD_LIMIT = 1_000_000  # bytes: a card is a few KB of JSON
 MODEL_LIMIT = 200_000_000  # bytes: the default model is a few MB
 _PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 RETRAIN = "retrain with `whylabel train`"
+MODEL_FILE = "model.skops"
+CARD_FILE = "card.json"
+IN_USE_FILE = "in-use.json"
 
 
 def check_model_name(name: str) -> str:
@@ -71,7 +75,7 @@ def read_card_file(path: Path) -> dict:
         raise ModelError(f"{path}: model card holds a JSON {_json_type(card)}, not an object; {RETRAIN}")
     expected = {
         "model_id": (str, type(None)), "name": (str, type(None)), "created_at": str, "codebook_hash": str,
-        "reasons": list, "threshold": (int, float), "versions": dict, "model_sha256": str,
+        "reasons": list, "threshold": (int, float), "versions": dict, "model_sha256": str, "words_sha256": str,
         "label_counts": dict, "languages": dict, "n_items": int, "cue_only_reasons": list,
     }
     for key, types in expected.items():
@@ -141,14 +145,144 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def check_model_bytes(path: Path, card: dict, card_path: Path) -> str:
-    """The file's SHA-256, after checking it against the card's `model_sha256`."""
+def check_model_bytes(path: Path, card: dict, card_path: Path, field: str = "model_sha256") -> str:
+    """The file's SHA-256, after checking it against the card's `field` (`model_sha256`)."""
     digest = file_sha256(path)
-    recorded = card.get("model_sha256")
+    recorded = card.get(field)
     if not recorded:
-        raise ModelError(f"{card_path}: model card has no model_sha256 checksum (made by an older whylabel); "
+        raise ModelError(f"{card_path}: model card has no {field} checksum (made by an older whylabel); "
                          f"{RETRAIN}")
     if digest != recorded.lower():
         raise ModelError(f"{path}: model file changed since it was trained (SHA-256 {digest[:12]}…, the card says "
                          f"{recorded[:12]}…); re-copy the model folder as it was saved, or {RETRAIN}")
     return digest
+
+
+# ------------------------------------------------------------------------------------------------
+# Finding the model to load (reads cards, never a model)
+
+
+def _minor(version: str) -> str:
+    return ".".join(str(version).split(".")[:2])
+
+
+def read_card(directory: Path) -> dict:
+    if not (directory / CARD_FILE).exists():
+        raise ModelError(f"{directory}: no {CARD_FILE} beside the model; retrain with `whylabel train`")
+    return read_card_file(directory / CARD_FILE)
+
+
+def model_dirs(models_dir: str | Path | None = None) -> list[Path]:
+    """Where models are looked for: the models folder (./models by default), then the package's
+    shipped models (`default`), which can always be named."""
+    from .resources import shipped_models_dir
+
+    shipped = shipped_models_dir()
+    out = [Path(models_dir if models_dir is not None else "models")]
+    if shipped.resolve() != out[0].resolve():
+        out.append(shipped)
+    return out
+
+
+def find_model(model: str | Path, models_dir=None) -> Path:
+    p = Path(model)
+    if p.exists() and (p.suffix == ".skops" or (p / MODEL_FILE).exists()):
+        return p
+    for base in model_dirs(models_dir):
+        if (base / str(model) / MODEL_FILE).exists():
+            return base / str(model)
+    where = ", ".join(str(b) for b in model_dirs(models_dir))
+    raise ModelError(f"model {str(model)!r} not found (looked in {where}); list models with `whylabel models` "
+                     "or train one with `whylabel train --name NAME`")
+
+
+def shipped_default() -> Path:
+    """The default model that ships with whylabel (trained on the sample feedback)."""
+    from .resources import default_model_dir
+
+    return default_model_dir()
+
+
+def _in_use_file(models_dir: str | Path | None) -> Path:
+    return Path(models_dir or "models") / IN_USE_FILE
+
+
+def in_use(models_dir: str | Path | None = None) -> dict | None:
+    """The record of the model in use in this models folder: {"name", "model_id", "since", "why"}."""
+    try:
+        record = json.loads(_in_use_file(models_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("name"), str) else None
+
+
+def sklearn_version() -> str:
+    """The installed scikit-learn's version, without importing it (~1 s) unless it already is."""
+    loaded = sys.modules.get("sklearn")
+    if loaded is not None:
+        return loaded.__version__
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scikit-learn")
+    except PackageNotFoundError:
+        return "?"
+
+
+def _compatible(card: dict, codebook) -> bool:
+    return card.get("codebook_hash") == codebook.hash \
+        and _minor(card.get("versions", {}).get("scikit-learn", "")) == _minor(sklearn_version())
+
+
+def resolve_model(codebook, model: str | Path | None = None, models_dir: str | Path | None = None) -> Path | None:
+    """The model folder (or .skops file) `load_suggester` loads, None for the cue phrases: a named
+    model ("cues" = the cue phrases), else the model in use in the models folder (see `in_use`: a
+    trained model becomes it only by scoring better on the team's labels), else the shipped
+    default, else the cue phrases. Never silently the newest model."""
+    if model is not None and str(model) == "cues" and not Path("cues").exists():
+        return None
+    if model is not None:
+        return find_model(model, models_dir)
+    record = in_use(models_dir)
+    if record is not None:
+        for base in model_dirs(models_dir):
+            d = base / record["name"]
+            if (d / MODEL_FILE).exists():
+                try:
+                    card = read_card(d)
+                except ModelError:
+                    break
+                if _compatible(card, codebook):
+                    return d
+                break
+    default = shipped_default()
+    if (default / MODEL_FILE).exists():
+        try:
+            card = read_card(default)
+        except ModelError:
+            card = {}
+        if _compatible(card, codebook):
+            return default
+    return None
+
+
+def checked_card(path: Path, codebook) -> tuple[Path, Path, dict]:
+    """(folder, model file, card) after the checks every load makes before reading model arrays:
+    the file exists, the card is valid and matches the codebook and the installed scikit-learn, and
+    the model file's SHA-256 is the card's."""
+    directory = path.parent if path.is_file() or path.suffix == ".skops" else path
+    file = path if path.suffix == ".skops" else path / MODEL_FILE
+    if not file.exists():
+        raise ModelError(f"{file}: model file not found; train one with `whylabel train`")
+    card = read_card(directory)
+    check_card(card, directory / CARD_FILE, codebook.reason_names)
+    made_with = card.get("versions", {}).get("scikit-learn", "?")
+    installed = sklearn_version()
+    if _minor(made_with) != _minor(installed):
+        raise ModelError(f"{file}: made with scikit-learn {made_with}, this is {installed}; "
+                         "retrain with `whylabel train`")
+    if card.get("codebook_hash") != codebook.hash:
+        raise ModelError(f"{file}: made for another codebook ({card.get('codebook_hash')}, yours is "
+                         f"{codebook.hash}); retrain with `whylabel train` or use the matching --codebook")
+    check_model_bytes(file, card, directory / CARD_FILE)
+    return directory, file, card

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -24,7 +25,9 @@ from ..io import FORMATS
 from ..records import COLUMN_FIELDS
 from ..redact import counts_text
 from ..safefile import check_output_path
-from ..store import Store
+
+if TYPE_CHECKING:  # the store (sqlite-utils, ~0.15 s) loads where a command uses it: `predict` needs none
+    from ..store import Store
 
 SOURCES_HELP = "survey, review or ticket (synonyms such as 'enquête', 'chat' or 'complaint' are mapped)."
 
@@ -117,6 +120,7 @@ def import_cmd(file, reasons_column, annotator, sample_size, seed, redact, db_pa
     cols["reasons"] = reasons_column
     opts = RowOptions(source=_source(source), breakpoint=breakpoint, lang=lang)
     redactor = make_redactor() if redact else None
+    from ..store import Store
     with Store(db_path) as store:
         counts, mapping, table = _run_import(store, file, book, cols, opts, annotator, fmt, redactor, sheet, sample)
     summary = {
@@ -222,6 +226,7 @@ def breakpoints_cmd(file, db_path, codebook_path, as_json):
     from ..funnel import read_funnel
 
     rows = read_funnel(file, load_codebook(codebook_path))
+    from ..store import Store
     with Store(db_path) as store:
         n = store.upsert_breakpoints(rows)
     if as_json:
@@ -271,6 +276,7 @@ def export_cmd(out, fmt, excel, annotator, input_columns, db_path, codebook_path
     check_output_path(out)
     chosen = None if input_columns is None else [c.strip() for c in input_columns.split(",") if c.strip()]
     book = load_codebook(codebook_path)
+    from ..store import Store
     with Store(db_path, create=False) as store:
         n = export_items(store, book, out, annotator=annotator, format=fmt, excel=excel, columns=chosen)
     if out != "-":
@@ -312,6 +318,7 @@ def report_cmd(out, excel, annotator, models_dir, db_path, codebook_path, as_jso
     if out:
         check_output_path(out)
     book = load_codebook(codebook_path)
+    from ..store import Store
     with Store(db_path, create=False) as store:
         if as_json or fmt == "html":
             from ..report import build_report, cards_on_disk, suggester_explain
@@ -398,6 +405,7 @@ def demo_cmd(ctx, db_path, sample_dir, no_ui, annotator, codebook_path):
     from ..resources import sample_dir as shipped_sample
 
     directory = Path(sample_dir) if sample_dir else shipped_sample()
+    from ..store import Store
     with Store(db_path) as store:
         results = load_sample(store, book, directory)
         total = store.count_items()
