@@ -83,9 +83,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--meaning", action="store_true", help="The default mode (sentence encoder), not --fast.")
+    ap.add_argument("--short", action="store_true", help="The short-text corpus (build_corpus.py --short).")
     args = ap.parse_args()
     fast = not args.meaning
-    path = corpus(args.rows)
+    path = corpus(args.rows, short=args.short)
     small = corpus(1000)
     OUT.mkdir(exist_ok=True)
     results = {}
