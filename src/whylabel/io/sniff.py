@@ -97,8 +97,9 @@ DECODE_PIECE = 1 << 14
 
 
 def _utf8_evidence(f: IO[bytes], chunk_size: int) -> tuple[_Tally, _Tally, int, bytes]:
-    """Undecodable spans inside the file, at its very end (a cut character), valid non-ASCII
-    characters, and the last bytes: what tells UTF-8 with a few bad bytes from Windows-1252."""
+    """Undecodable spans inside the file, at its very end (a cut character), whether it holds valid
+    non-ASCII characters (counted only until the first: the callers ask "any?"), and the last
+    bytes: what tells UTF-8 with a few bad bytes from Windows-1252."""
     bad, tail = _Tally(), _Tally()
     multibyte = 0
     last = b""
@@ -109,11 +110,15 @@ def _utf8_evidence(f: IO[bytes], chunk_size: int) -> tuple[_Tally, _Tally, int, 
             last = chunk[-4:]
             if chunk.isascii() and not decoder.getstate()[0]:
                 continue
+            if multibyte:  # only the bad spans are still to count: decoding tallies them (2-3x faster)
+                for start in range(0, len(chunk), DECODE_PIECE):
+                    decoder.decode(chunk[start:start + DECODE_PIECE])
+                continue
             before, non_ascii = bad.spans, 0
             for start in range(0, len(chunk), DECODE_PIECE):
                 text = decoder.decode(chunk[start:start + DECODE_PIECE])
                 non_ascii += len(text) - len(text.encode("ascii", "ignore"))
-            multibyte += non_ascii - (bad.spans - before)
+            multibyte += non_ascii - (bad.spans - before)  # never falls: each bad span is one U+FFFD
             if bad.spans >= 1000 and not multibyte:  # Windows-1252 by all signs: no need to read on
                 return bad, tail, multibyte, last
         _tallies.current = tail
@@ -198,6 +203,7 @@ def stream_encoding(head: bytes, name: str) -> str:
         raise InputError(name, "this is binary data, not CSV/TSV/JSON text")
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    # one chunk: the count of valid non-ASCII characters is exact for the whole head
     bad, _, multibyte, _ = _utf8_evidence(io.BytesIO(head[:-3]), len(head) or 1)
     return "cp1252" if bad.spans > multibyte else "utf-8"
 
