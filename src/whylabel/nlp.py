@@ -138,12 +138,24 @@ def fast_kernels():
     return _fast
 
 
+# The lexeme attributes whylabel reads (features.py: like_email, like_url, is_currency, is_space,
+# is_punct; lower for cues). spaCy computes every getter in Python for each word it has not seen
+# yet, and each worker process meets its own new words: the other fifteen (shape, prefix, suffix,
+# is_stop...) cost 6-7 % of tokenising short texts and nothing reads them.
+LEXEME_ATTRS = ("LOWER", "NORM", "IS_SPACE", "IS_PUNCT", "LIKE_URL", "LIKE_EMAIL", "IS_CURRENCY")
+
+
 @lru_cache(maxsize=None)
 def pipeline(lang: str):
     """The one blank pipeline per language and process (tokenizer only, offline)."""
     import spacy
+    from spacy.attrs import IDS
 
-    return spacy.blank(lang if lang in LANGS else DEFAULT_LANG)
+    nlp = spacy.blank(lang if lang in LANGS else DEFAULT_LANG)
+    keep = {IDS[name] for name in LEXEME_ATTRS}
+    getters = nlp.vocab.lex_attr_getters
+    nlp.vocab.lex_attr_getters = {attr: get for attr, get in getters.items() if attr in keep}
+    return nlp
 
 
 def lower_hash(lang: str, text: str) -> int:
