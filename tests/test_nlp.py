@@ -153,3 +153,21 @@ def test_fast_cue_path_equals_spacys_phrase_matcher_on_support_tickets(matcher):
         assert fast == matcher.match_reference(a.doc, a.lang), a.text
         total += sum(m.end - m.start > 2 for m in fast)
     assert total > 5  # cue phrases of three or more words occur: the pre-filter is exercised
+
+
+@pytest.mark.parametrize("lang, text", [
+    ("nl", "Retour kost €6,95 - zie https://winkel.nl/retour of mail klantenservice@winkel.nl"),
+    ("en", "Shipping was $12 - see https://shop.example.com/terms or mail help@shop.example.com"),
+])
+def test_the_pipeline_keeps_every_lexeme_attribute_the_features_read(lang, text):
+    """spaCy computes only LEXEME_ATTRS for new words: the ones features.py reads must be right."""
+    # "§", "⁂" and a run of tabs are words spaCy's own tables do not hold: new lexemes
+    doc = pipeline(lang)(text + " § ⁂ \t\t " + text.upper())
+    seen = {t.text: t for t in doc}
+    assert seen["€" if lang == "nl" else "$"].is_currency
+    assert seen["§"].is_punct and seen["⁂"].is_punct and not seen["§"].is_currency
+    assert [t.text for t in doc if t.like_url][0].startswith("https://")
+    assert sum(t.like_email for t in doc) == 2
+    assert [t.text for t in doc if t.is_space] == ["\t\t "]
+    upper = [t for t in doc if t.text in ("RETOUR", "SHIPPING")][0]
+    assert upper.lower_ == upper.text.lower()
